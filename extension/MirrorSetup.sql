@@ -59,7 +59,10 @@ CREATE TABLE IF NOT EXISTS "MirroredTransaction" (
                    REFERENCES "MirrorHost" ON DELETE CASCADE,
     "Snapshot"     pg_snapshot NOT NULL,
     "LastXID"      xid8,
-    "AppliedAt"    timestamptz NOT NULL DEFAULT now()
+    "AppliedAt"    timestamptz NOT NULL DEFAULT now(),
+    -- why the replayer stopped applying to this host, NULL while it is fine
+    "LastError"    text,
+    "LastErrorAt"  timestamptz
 );
 
 -- Sequences whose value the replayer carries to the slaves.
