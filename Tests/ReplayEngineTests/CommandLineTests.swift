@@ -29,7 +29,7 @@ struct CommandLineTests {
     func unreachableMaster() throws {
         let r = try Dbmirror.run(["status", "--master", "host=/nonexistent port=1 dbname=x user=postgres"])
         #expect(r.status == 2)
-        #expect(r.stderr.lowercased().contains("connect"), r.stderr)
+        #expect(r.stderr.lowercased().contains("connect"), "\(r.stderr)")
     }
 
     @Test("without --master, the PG* environment variables are used")
@@ -49,7 +49,7 @@ struct CommandLineTests {
         }
         try SQL.run(mirror.master, "INSERT INTO t VALUES (1);")
         let r = try Dbmirror.run(["run", "--once"], environment: env)
-        #expect(r.status == 0, r.stderr)
+        #expect(r.status == 0, "\(r.stderr)")
         try mirror.expectSlavesEqual(["t"])
     }
 }

@@ -4,6 +4,9 @@ import Testing
 /// Every operation and every hard value reaches both slaves exactly.
 @Suite("Replication end to end", .serialized)
 struct ReplicationTests {
+    /// A table name that needs every kind of quoting: `"Odd ""Table"""`.
+    let oddTable = "\"Odd \"\"Table\"\"\""
+
     @Test("insert, update, delete and truncate reach both slaves")
     func everyOperation() throws {
         let mirror = try Mirror.make("ops", schema: """
@@ -38,7 +41,7 @@ struct ReplicationTests {
 
     @Test("hard values replicate exactly, whatever the master session's settings")
     func hardValues() throws {
-        let schema = """
+        let schema = #"""
             CREATE TYPE pair AS (a int, b text);
             CREATE TABLE "Odd ""Table""" (
                 id int PRIMARY KEY,
@@ -48,8 +51,8 @@ struct ReplicationTests {
                 d date, r int4range, c pair, m money, bo boolean, u uuid
             );
             CREATE TABLE composite (k1 int, k2 text, v text, PRIMARY KEY (k1, k2));
-            """
-        let mirror = try Mirror.make("values", schema: schema, tables: [#""Odd ""Table""""#, "composite"])
+            """#
+        let mirror = try Mirror.make("values", schema: schema, tables: [oddTable, "composite"])
         try SQL.run(mirror.master, #"""
             SET DateStyle = 'SQL, DMY';
             SET TimeZone = 'Asia/Kathmandu';
@@ -72,7 +75,7 @@ struct ReplicationTests {
             INSERT INTO composite VALUES (1, 'a', 'one'), (1, 'b', 'two'), (2, 'a b', 'three'), (3, 'x''y', NULL);
             """#)
         try mirror.replayOnceExpectingSuccess()
-        try mirror.expectSlavesEqual([#""Odd ""Table""""#, "composite"])
+        try mirror.expectSlavesEqual([oddTable, "composite"])
 
         // Key-changing updates, on a simple and on a composite key, and a swap of keys.
         try SQL.run(mirror.master, #"""
@@ -88,7 +91,7 @@ struct ReplicationTests {
             DELETE FROM "Odd ""Table""" WHERE id = 3;
             """#)
         try mirror.replayOnceExpectingSuccess()
-        try mirror.expectSlavesEqual([#""Odd ""Table""""#, "composite"])
+        try mirror.expectSlavesEqual([oddTable, "composite"])
         #expect(try SQL.run(mirror.slave("slave1"), "SELECT k2 || '=' || v FROM composite WHERE k1 = 101 ORDER BY k2") == "a=two\nc=one")
     }
 
