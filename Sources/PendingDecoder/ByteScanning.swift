@@ -1,0 +1,143 @@
+// Word-at-a-time scanning over raw bytes: the decoder's hot loops.
+//
+// Every function takes a base pointer and half-open offsets and never reads
+// outside [start, end). Words are loaded unaligned and little-endian, so the
+// lowest flagged byte of a word is the first match in memory order.
+
+/// The bytes the format gives meaning to.
+enum Byte {
+    static let nul: UInt8 = 0x00
+    static let space: UInt8 = 0x20
+    static let doubleQuote: UInt8 = 0x22
+    static let singleQuote: UInt8 = 0x27
+    static let equals: UInt8 = 0x3D
+    static let backslash: UInt8 = 0x5C
+}
+
+private let lowBits: UInt64 = 0x0101_0101_0101_0101
+private let highBits: UInt64 = 0x8080_8080_8080_8080
+
+/// Sets the high bit of each zero byte of `word`. Bits above the first zero byte may
+/// be set spuriously, so only the lowest set bit is exact; callers use just that one.
+@inline(__always)
+private func zeroBytes(_ word: UInt64) -> UInt64 {
+    (word &- lowBits) & ~word & highBits
+}
+
+@inline(__always)
+private func loadWord(_ base: UnsafeRawPointer, _ offset: Int) -> UInt64 {
+    UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+}
+
+@inline(__always)
+func loadByte(_ base: UnsafeRawPointer, _ offset: Int) -> UInt8 {
+    base.load(fromByteOffset: offset, as: UInt8.self)
+}
+
+/// The offset of the first byte in `start..<end` that is `first`, `second`, NUL or
+/// not ASCII (≥ 0x80), or `end` if there is none. The validating scan: the caller
+/// handles the two delimiters and checks NUL and UTF-8 at the returned offset.
+@inline(__always)
+func firstDelimiterOrSuspect(
+    _ base: UnsafeRawPointer, from start: Int, to end: Int, _ first: UInt8, _ second: UInt8
+) -> Int {
+    let firstMask = UInt64(first) &* lowBits
+    let secondMask = UInt64(second) &* lowBits
+    var offset = start
+    while offset &+ 16 <= end {
+        let a = loadWord(base, offset)
+        let b = loadWord(base, offset &+ 8)
+        let hitsA = zeroBytes(a ^ firstMask) | zeroBytes(a ^ secondMask) | zeroBytes(a) | (a & highBits)
+        let hitsB = zeroBytes(b ^ firstMask) | zeroBytes(b ^ secondMask) | zeroBytes(b) | (b & highBits)
+        if hitsA | hitsB != 0 {
+            if hitsA != 0 {
+                return offset &+ (hitsA.trailingZeroBitCount &>> 3)
+            }
+            return offset &+ 8 &+ (hitsB.trailingZeroBitCount &>> 3)
+        }
+        offset &+= 16
+    }
+    while offset < end {
+        let byte = loadByte(base, offset)
+        if byte == first || byte == second || byte == Byte.nul || byte >= 0x80 {
+            return offset
+        }
+        offset &+= 1
+    }
+    return end
+}
+
+/// The offset of the first byte in `start..<end` that is `first` or `second`, or `end`.
+/// The copying scan, for input already validated.
+@inline(__always)
+func firstDelimiter(
+    _ base: UnsafeRawPointer, from start: Int, to end: Int, _ first: UInt8, _ second: UInt8
+) -> Int {
+    let firstMask = UInt64(first) &* lowBits
+    let secondMask = UInt64(second) &* lowBits
+    var offset = start
+    while offset &+ 8 <= end {
+        let word = loadWord(base, offset)
+        let hits = zeroBytes(word ^ firstMask) | zeroBytes(word ^ secondMask)
+        if hits != 0 {
+            return offset &+ (hits.trailingZeroBitCount &>> 3)
+        }
+        offset &+= 8
+    }
+    while offset < end {
+        let byte = loadByte(base, offset)
+        if byte == first || byte == second {
+            return offset
+        }
+        offset &+= 1
+    }
+    return end
+}
+
+/// The offset just past the well-formed UTF-8 sequence whose lead byte (≥ 0x80) is at
+/// `offset`, or nil if the sequence is ill-formed or runs past `end`. Follows the
+/// Unicode table of well-formed sequences: no overlongs, no surrogates, nothing above U+10FFFF.
+func endOfUTF8Sequence(_ base: UnsafeRawPointer, at offset: Int, end: Int) -> Int? {
+    let lead = loadByte(base, offset)
+    let trailing: Int
+    var secondLow: UInt8 = 0x80
+    var secondHigh: UInt8 = 0xBF
+    switch lead {
+    case 0xC2...0xDF:
+        trailing = 1
+    case 0xE0:
+        trailing = 2
+        secondLow = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF:
+        trailing = 2
+    case 0xED:
+        trailing = 2
+        secondHigh = 0x9F
+    case 0xF0:
+        trailing = 3
+        secondLow = 0x90
+    case 0xF1...0xF3:
+        trailing = 3
+    case 0xF4:
+        trailing = 3
+        secondHigh = 0x8F
+    default:
+        return nil
+    }
+    guard end - offset > trailing else {
+        return nil
+    }
+    let second = loadByte(base, offset + 1)
+    guard second >= secondLow, second <= secondHigh else {
+        return nil
+    }
+    var next = offset + 2
+    while next <= offset + trailing {
+        let byte = loadByte(base, next)
+        guard byte >= 0x80, byte <= 0xBF else {
+            return nil
+        }
+        next += 1
+    }
+    return next
+}
