@@ -1,0 +1,58 @@
+import CLibPQ
+
+/// COPY … FROM STDIN. Not allowed in pipeline mode: leave it first.
+extension Connection {
+    /// Starts `sql` (a `COPY … FROM STDIN`); send rows with `putCopyData`,
+    /// then `endCopy()`.
+    public func beginCopy(_ sql: String) throws(PostgresError) {
+        let raw = PQexec(pg, sql)
+        if let raw, PQresultStatus(raw) == PGRES_COPY_IN {
+            PQclear(raw)
+            return
+        }
+        // An error (thrown by check) or some other command's result.
+        _ = try check(raw, statement: sql)
+        throw PostgresError(kind: .unexpectedResult, message: "the server did not start COPY FROM STDIN", statement: sql)
+    }
+
+    /// Sends COPY data (any split into calls is fine).
+    public func putCopyData(_ bytes: UnsafeRawBufferPointer) throws(PostgresError) {
+        guard !bytes.isEmpty else { return }
+        let sent = bytes.withMemoryRebound(to: CChar.self) { chars in
+            PQputCopyData(pg, chars.baseAddress, Int32(chars.count))
+        }
+        guard sent == 1 else { throw PostgresError(connection: pg, kind: .connectionLost) }
+    }
+
+    /// Ends the COPY and returns its result (`affectedRows` is the row count),
+    /// or throws the error the server reported for the data.
+    @discardableResult
+    public func endCopy(statement: String? = nil) throws(PostgresError) -> QueryResult {
+        guard PQputCopyEnd(pg, nil) == 1 else { throw PostgresError(connection: pg, kind: .connectionLost) }
+        return try finishCopy(statement: statement)
+    }
+
+    /// Abandons the COPY with `reason` (the server rolls the statement back).
+    public func abortCopy(reason: String) {
+        if PQputCopyEnd(pg, reason) == 1 {
+            _ = try? finishCopy(statement: nil)
+        }
+    }
+
+    private func finishCopy(statement: String?) throws(PostgresError) -> QueryResult {
+        var last: QueryResult?
+        var firstError: PostgresError?
+        while let raw = PQgetResult(pg) {
+            do throws(PostgresError) {
+                last = try check(raw, statement: statement)
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
+        guard let last else {
+            throw PostgresError(connection: pg, kind: .connectionLost, statement: statement)
+        }
+        return last
+    }
+}

@@ -1,0 +1,140 @@
+import LibPQ
+import PendingDecoder
+
+/// What decides a prepared statement: the table, the kind of statement and
+/// the columns of the change's rows (names, in the rows' order).
+struct StatementKey: Hashable {
+    enum Kind: Hashable {
+        case insert
+        case update
+        case delete
+        /// An update done as delete + insert (identity ALWAYS columns change).
+        case replace
+    }
+
+    var table: String
+    var kind: Kind
+    var dataNames: [String]
+    var keyNames: [String]
+    /// Data-row positions left out of an UPDATE's SET list (identity ALWAYS
+    /// key columns whose value does not change).
+    var skipped: [Int] = []
+}
+
+/// A statement prepared on one slave connection, and where its parameters come from.
+struct PreparedStatement {
+    var name: String
+    var sql: String
+    /// Data-row positions bound to $1, $2, … in order.
+    var dataIndices: [Int]
+    /// Key-row positions bound after the data ones.
+    var keyIndices: [Int]
+    /// UPDATE and DELETE must touch exactly one row.
+    var expectsOneRow: Bool
+
+    /// Fills `parameters` with `change`'s values in this statement's order.
+    func bind(_ change: Change, into parameters: inout ParameterBuffer) {
+        if let data = change.data {
+            for index in dataIndices {
+                data.withUnsafeValueBytes(at: index) { parameters.append(bytes: $0) }
+            }
+        }
+        if let key = change.key {
+            for index in keyIndices {
+                key.withUnsafeValueBytes(at: index) { parameters.append(bytes: $0) }
+            }
+        }
+    }
+}
+
+/// Makes the statement for a key from the slave's table, checking that
+/// every column the change names exists there.
+enum StatementBuilder {
+    /// Why a change's columns do not fit the slave's table.
+    struct Mismatch: Error {
+        var message: String
+    }
+
+    static func build(_ key: StatementKey, table: SlaveTable, name: String) throws(Mismatch) -> PreparedStatement {
+        // Data columns the statement writes: all but the slave's generated ones
+        // and the skipped ones.
+        var written: [(index: Int, column: SlaveTable.Column)] = []
+        for (index, columnName) in key.dataNames.enumerated() where !key.skipped.contains(index) {
+            guard let column = table.columns[columnName] else {
+                throw Mismatch(message: "column \(SQLIdentifier.quote(columnName)) does not exist in \(table.quotedName) on the slave")
+            }
+            if !column.generated { written.append((index, column)) }
+        }
+        var keyIndices: [Int] = []
+        var keyColumns: [String] = []
+        for (index, columnName) in key.keyNames.enumerated() {
+            guard table.columns[columnName] != nil else {
+                throw Mismatch(message: "key column \(SQLIdentifier.quote(columnName)) does not exist in \(table.quotedName) on the slave")
+            }
+            keyIndices.append(index)
+            keyColumns.append(SQLIdentifier.quote(columnName))
+        }
+        let columnNames = written.map { SQLIdentifier.quote($0.column.name) }
+        let sql: String
+        switch key.kind {
+        case .insert:
+            sql = StatementText.insert(table: table.quotedName, columns: columnNames,
+                                       overridingSystemValue: written.contains { $0.column.identityAlways })
+        case .update:
+            sql = StatementText.update(table: table.quotedName, set: columnNames, key: keyColumns)
+        case .delete:
+            sql = StatementText.delete(table: table.quotedName, key: keyColumns)
+        case .replace:
+            sql = StatementText.replace(table: table.quotedName,
+                                        columns: written.map { (SQLIdentifier.quote($0.column.name), $0.column.type) },
+                                        key: keyColumns)
+        }
+        return PreparedStatement(
+            name: name, sql: sql,
+            dataIndices: key.kind == .delete ? [] : written.map(\.index),
+            keyIndices: key.kind == .insert ? [] : keyIndices,
+            expectsOneRow: key.kind != .insert)
+    }
+
+    /// The key of `change`'s statement, deciding per row whether an update
+    /// must skip an unchanged identity ALWAYS key column or be a replace.
+    static func key(for change: Change, table: SlaveTable) -> StatementKey {
+        let dataNames = change.data.map(names) ?? []
+        let keyNames = change.key.map(names) ?? []
+        switch change.operation {
+        case .insert:
+            return StatementKey(table: change.table, kind: .insert, dataNames: dataNames, keyNames: [])
+        case .delete, .truncate:
+            return StatementKey(table: change.table, kind: .delete, dataNames: [], keyNames: keyNames)
+        case .update:
+            var key = StatementKey(table: change.table, kind: .update, dataNames: dataNames, keyNames: keyNames)
+            guard table.hasIdentityAlways, let data = change.data, let old = change.key else { return key }
+            for (index, name) in dataNames.enumerated() where table.columns[name]?.identityAlways == true {
+                if let keyIndex = keyNames.firstIndex(of: name), sameValue(data, index, old, keyIndex) {
+                    key.skipped.append(index)
+                } else {
+                    key.kind = .replace
+                    key.skipped = []
+                    return key
+                }
+            }
+            return key
+        }
+    }
+
+    static func names(_ row: PendingRow) -> [String] {
+        (0..<row.count).map { row.name(at: $0) }
+    }
+
+    private static func sameValue(_ a: PendingRow, _ i: Int, _ b: PendingRow, _ j: Int) -> Bool {
+        a.withUnsafeValueBytes(at: i) { left in
+            b.withUnsafeValueBytes(at: j) { right in
+                switch (left, right) {
+                case (nil, nil): true
+                case let (l?, r?): l.elementsEqual(r)
+                default: false
+                }
+            }
+        }
+    }
+}

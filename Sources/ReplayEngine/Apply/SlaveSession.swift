@@ -1,0 +1,118 @@
+import LibPQ
+import Logging
+
+/// One connection to a slave, set up for applying changes, with what it
+/// learns per connection: table metadata and prepared statements.
+///
+/// A session that failed is thrown away (see `HostReplicator`): after an
+/// error the server's prepared statements and transaction state are not
+/// worth reasoning about, and a new connection costs little next to a retry.
+final class SlaveSession {
+    let connection: Connection
+    let logger: Logger
+    let settings: ApplySettings
+    var catalog = SlaveCatalog()
+    var statements: [StatementKey: PreparedStatement] = [:]
+    var parameters = ParameterBuffer()
+    var copyBuffer: [UInt8] = []
+    private var inTransaction = false
+
+    /// The values are the same text the master's capture wrote (docs/FORMAT.md),
+    /// read back under the same output settings so every type's input
+    /// function gets the form it expects.
+    static let sessionSettings = """
+        SET DateStyle = 'ISO, YMD';
+        SET IntervalStyle = postgres;
+        SET extra_float_digits = 3;
+        SET bytea_output = hex;
+        SET lc_monetary = 'C';
+        SET client_min_messages = warning;
+        """
+
+    /// Connects to the slave at `conninfo` and prepares the session.
+    init(conninfo: String, settings: ApplySettings, logger: Logger) throws(PostgresError) {
+        self.connection = try Connection(conninfo: conninfo, logger: logger)
+        self.logger = logger
+        self.settings = settings
+        try connection.executeScript(Self.sessionSettings)
+        do throws(PostgresError) {
+            // Replica role: the slave's user triggers and foreign-key checks
+            // stay quiet, as for any replication. It needs superuser.
+            try connection.executeScript("SET session_replication_role = replica")
+        } catch where !error.isConnectionFailure {
+            logger.info("session_replication_role stays 'origin' on this slave: \(error.message); its triggers and foreign keys will fire")
+        }
+        try ProgressTable.ensure(on: connection)
+    }
+
+    /// Opens the batch's slave transaction and locks this master's progress
+    /// row, which must still hold `previous` (else another replayer moved it
+    /// and the batch is planned again).
+    ///
+    /// - Parameters:
+    ///   - createRow: the slave has no progress row yet: create it at `previous`.
+    ///   - synchronous: wait for the slave's WAL flush at commit.
+    func begin(masterID: String, previous: MasterSnapshot, createRow: Bool, synchronous: Bool) throws(ReplayError) {
+        let held: String?
+        do throws(PostgresError) {
+            try connection.executeScript("BEGIN; SET LOCAL synchronous_commit = \(synchronous ? "on" : "off")")
+            inTransaction = true
+            held = try ProgressTable.lock(masterID: masterID, creatingAt: createRow ? previous.text : nil, on: connection)
+        } catch {
+            throw ReplayError(slave: error)
+        }
+        guard held == previous.text else {
+            throw ReplayError(.progressMoved, "the slave's progress moved from \(previous) to \(held ?? "nothing") while this batch was planned (another replayer?)")
+        }
+    }
+
+    /// Records the progress and commits; returns the slave's WAL position
+    /// after the commit, for `isDurable(_:)`.
+    func commit(masterID: String, snapshot: MasterSnapshot, lastXID: UInt64?, lastSeqID: Int64?) throws(ReplayError) -> String {
+        do throws(PostgresError) {
+            try ProgressTable.advance(masterID: masterID, to: snapshot, lastXID: lastXID, lastSeqID: lastSeqID, on: connection)
+            try connection.executeScript("COMMIT")
+            inTransaction = false
+            return try connection.execute("SELECT pg_current_wal_insert_lsn()::text").scalar ?? "0/0"
+        } catch {
+            throw ReplayError(slave: error)
+        }
+    }
+
+    /// True once the slave's WAL is flushed past `lsn`: a commit before it
+    /// survives a crash of the slave.
+    func isDurable(_ lsn: String) throws(ReplayError) -> Bool {
+        do throws(PostgresError) {
+            return try connection.execute("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", [lsn]).scalar == "t"
+        } catch {
+            throw ReplayError(slave: error)
+        }
+    }
+
+    /// Rolls back the batch's transaction, if one is open.
+    func rollback() {
+        guard inTransaction else { return }
+        inTransaction = false
+        if connection.isInPipelineMode {
+            // Left after a failure mid-pipeline: the connection is dropped anyway.
+            return
+        }
+        do throws(PostgresError) {
+            try connection.executeScript("ROLLBACK")
+        } catch {
+            logger.debug("rollback on the slave failed: \(error)")
+        }
+    }
+}
+
+/// How changes are sent to a slave.
+public struct ApplySettings: Sendable {
+    /// Statements per pipeline sync: results are read and checked after each.
+    public var statementsPerSync: Int = 2000
+    /// A run of at least this many inserts into one table with the same columns goes by COPY.
+    public var copyThreshold: Int = 64
+    /// COPY data is sent in pieces of about this many bytes.
+    public var copyPieceBytes: Int = 256 * 1024
+
+    public init() {}
+}

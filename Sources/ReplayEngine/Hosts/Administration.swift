@@ -1,0 +1,61 @@
+import LibPQ
+import Logging
+
+/// The operator's commands on the master's host list: add, remove.
+public enum Administration {
+    /// Registers a slave. It is sent every transaction that commits after
+    /// this (its starting snapshot is recorded by the master's trigger).
+    ///
+    /// - Throws: `.usage` when the connection string is invalid or holds a
+    ///   password, or the name is taken; `.master` when the master fails.
+    public static func addHost(name: String, conninfo: String, master: String?, logger: Logger) async throws(ReplayError) {
+        guard !name.isEmpty else { throw ReplayError(.usage, "the host name must not be empty") }
+        do throws(PostgresError) {
+            _ = try ConnInfo.parse(conninfo)
+        } catch {
+            throw ReplayError(.usage, "the connection string for host '\(name)' is invalid: \(error.message)")
+        }
+        if ConnInfo.containsPassword(conninfo) {
+            throw ReplayError(.usage, "the connection string for host '\(name)' contains a password; put it in the replayer's ~/.pgpass or a service file instead")
+        }
+        try await onDedicatedThread(name: "dbmirror-admin") { () throws(ReplayError) in
+            let connection = try MasterConnection.open(master, logger: logger)
+            do throws(PostgresError) {
+                try connection.execute(#"INSERT INTO "MirrorHost" ("HostName", "ConnInfo") VALUES ($1, $2)"#, [name, conninfo])
+            } catch where error.sqlState == "23505" {
+                throw ReplayError(.usage, "a host named '\(name)' is already registered")
+            } catch {
+                throw HostRegistry.setupError(error)
+            }
+        }
+        logger.info("registered host", metadata: [LogKey.host: "\(name)", LogKey.conninfo: "\(ConnInfo.redacted(conninfo))"])
+    }
+
+    /// Unregisters a slave and forgets its progress on the master; `clean`
+    /// then drops the queued changes only it still needed.
+    public static func removeHost(name: String, master: String?, logger: Logger) async throws(ReplayError) {
+        try await onDedicatedThread(name: "dbmirror-admin") { () throws(ReplayError) in
+            let connection = try MasterConnection.open(master, logger: logger)
+            let removed: Int
+            do throws(PostgresError) {
+                // "MirroredTransaction" goes with it (ON DELETE CASCADE).
+                removed = try connection.execute(#"DELETE FROM "MirrorHost" WHERE "HostName" = $1"#, [name]).affectedRows ?? 0
+            } catch {
+                throw HostRegistry.setupError(error)
+            }
+            guard removed == 1 else { throw ReplayError(.usage, "no host named '\(name)' is registered on the master") }
+        }
+        logger.info("removed host", metadata: [LogKey.host: "\(name)"])
+    }
+}
+
+/// Opening the master connection, with errors that say it was the master.
+enum MasterConnection {
+    static func open(_ conninfo: String?, logger: Logger) throws(ReplayError) -> Connection {
+        do throws(PostgresError) {
+            return try Connection(conninfo: conninfo, logger: logger)
+        } catch {
+            throw ReplayError(.master, "cannot connect to the master: \(error.message)", postgres: error)
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import LibPQ
+import Logging
+
+/// Replays batches to one host. Owns that host's two connections (to the
+/// master and to the slave) and must stay on one thread (see `DedicatedThread`).
+final class HostReplicator {
+    let host: HostConfig
+    let settings: ReplaySettings
+    let logger: Logger
+    private var master: Connection?
+    private var slave: SlaveSession?
+    private var masterID: String?
+    /// An applied batch not yet recorded on the master, waiting for the
+    /// slave to flush its commit.
+    private var unrecorded: (snapshot: MasterSnapshot, lastXID: UInt64?, lsn: String)?
+
+    /// What one batch did.
+    struct Summary {
+        var changes: Int
+        var transactions: Int
+        var snapshot: MasterSnapshot
+        var lastXID: UInt64?
+    }
+
+    init(host: HostConfig, settings: ReplaySettings, logger: Logger) {
+        self.host = host
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: LogKey.host] = "\(host.name)"
+        self.logger = logger
+    }
+
+    /// True while an applied batch waits to be recorded on the master.
+    var hasUnrecordedBatch: Bool { unrecorded != nil }
+
+    /// Applies everything committed on the master since the slave's progress,
+    /// in one slave transaction, and advances the progress with it.
+    ///
+    /// - Parameter synchronous: commit on the slave with synchronous_commit
+    ///   on and record the batch on the master at once (`--once`); otherwise
+    ///   commit asynchronously and record it once the slave has flushed it.
+    func runBatch(synchronous: Bool, isCancelled: () -> Bool) throws(ReplayError) -> Summary {
+        do throws(ReplayError) {
+            return try batch(synchronous: synchronous, isCancelled: isCancelled)
+        } catch {
+            var error = error
+            error.host = host.name
+            throw error
+        }
+    }
+
+    private func batch(synchronous: Bool, isCancelled: () -> Bool) throws(ReplayError) -> Summary {
+        let master = try masterConnection()
+        let masterID: String
+        if let known = self.masterID {
+            masterID = known
+        } else {
+            masterID = try HostRegistry.masterID(on: master)
+            self.masterID = masterID
+        }
+        let slave = try slaveSession()
+
+        // Where this slave stands: its own progress row is the truth; the
+        // master's record is where a new slave starts, and a check.
+        let recorded = try HostRegistry.recordedSnapshot(hostID: host.id, on: master)
+        let progressText: String?
+        do throws(PostgresError) {
+            progressText = try ProgressTable.read(masterID: masterID, on: slave.connection)
+        } catch {
+            throw ReplayError(slave: error)
+        }
+        let previous: MasterSnapshot
+        let createRow: Bool
+        if let progressText {
+            guard let progress = MasterSnapshot(progressText) else {
+                throw ReplayError(.slave, "dbmirror.progress holds an unreadable snapshot '\(progressText)'")
+            }
+            if let recorded, progress.isBehind(recorded) {
+                throw ReplayError(.progressLost, """
+                    the slave's progress (\(progress)) is behind what the master recorded as applied there (\(recorded)): \
+                    the slave lost transactions (restored from a backup, or the host was removed and added again). \
+                    Re-copy the slave's tables, then delete its dbmirror.progress row to restart from the master's record.
+                    """)
+            }
+            previous = progress
+            createRow = false
+        } else if let recorded {
+            previous = recorded
+            createRow = true
+        } else {
+            throw ReplayError(.noStartingPoint, #"""
+                the slave has no dbmirror.progress row and the master no "MirroredTransaction" row for it; \
+                remove the host and add it again
+                """#)
+        }
+
+        let reader = QueueReader(connection: master, logger: logger)
+        let batch = try reader.begin(after: previous)
+        defer { reader.end() }
+        var changes = 0
+        var transactions = 0
+        var last: Change?
+        do throws(ReplayError) {
+            try slave.begin(masterID: masterID, previous: previous, createRow: createRow, synchronous: synchronous)
+            while true {
+                if isCancelled() {
+                    throw ReplayError(.cancelled, "stopped before the batch was complete; it was rolled back")
+                }
+                let chunk = try reader.next(limit: settings.chunkSize)
+                guard let chunkLast = chunk.last else { break }
+                for change in chunk where change.xid != last?.xid {
+                    // Counted per run of one XID: exact unless transactions interleave.
+                    transactions += 1
+                    last = change
+                }
+                try slave.apply(chunk)
+                changes += chunk.count
+                last = chunkLast
+            }
+            try SequenceSync.apply(batch.sequences, on: slave.connection)
+            let lsn = try slave.commit(masterID: masterID, snapshot: batch.current,
+                                       lastXID: last?.xid, lastSeqID: last?.seqID)
+            unrecorded = (batch.current, last?.xid, lsn)
+        } catch {
+            slave.rollback()
+            throw error
+        }
+        reader.end()
+        if synchronous {
+            try recordIfDurable(assumeDurable: true)
+        } else {
+            try recordIfDurable(assumeDurable: false)
+        }
+        if changes > 0 {
+            logger.info("applied batch", metadata: [
+                LogKey.changes: "\(changes)", "transactions": "\(transactions)",
+                LogKey.xid: "\(last?.xid ?? 0)", LogKey.snapshot: "\(batch.current)"])
+        } else {
+            logger.debug("nothing to apply", metadata: [LogKey.snapshot: "\(batch.current)"])
+        }
+        return Summary(changes: changes, transactions: transactions, snapshot: batch.current, lastXID: last?.xid)
+    }
+
+    /// Records the last applied batch on the master once the slave has
+    /// flushed its commit (so cleanup never drops changes a crashed slave
+    /// would still need).
+    func recordIfDurable(assumeDurable: Bool = false) throws(ReplayError) {
+        guard let pending = unrecorded, let slave, let master else { return }
+        if !assumeDurable {
+            guard try slave.isDurable(pending.lsn) else { return }
+        }
+        do throws(PostgresError) {
+            try HostRegistry.recordApplied(hostID: host.id, snapshot: pending.snapshot, lastXID: pending.lastXID, on: master)
+        } catch {
+            throw ReplayError(master: error)
+        }
+        unrecorded = nil
+    }
+
+    /// Stores `error` as the host's "LastError" on the master, if the master is reachable.
+    func recordFailure(_ error: ReplayError) {
+        do throws(ReplayError) {
+            let master = try masterConnection()
+            do throws(PostgresError) {
+                try HostRegistry.recordError(hostID: host.id, message: error.description, on: master)
+            } catch {
+                throw ReplayError(master: error)
+            }
+        } catch {
+            logger.debug("could not record the error on the master: \(error)")
+        }
+    }
+
+    /// Drops the connections after a failure; the next batch reconnects.
+    func reset(after error: ReplayError) {
+        slave = nil
+        unrecorded = nil
+        if error.kind == .master || error.postgres?.isConnectionFailure == true {
+            master = nil
+        }
+    }
+
+    /// Closes both connections.
+    func close() {
+        slave = nil
+        master = nil
+    }
+
+    private func masterConnection() throws(ReplayError) -> Connection {
+        if let master, master.isOpen { return master }
+        let connection = try MasterConnection.open(settings.masterConninfo, logger: logger)
+        master = connection
+        return connection
+    }
+
+    private func slaveSession() throws(ReplayError) -> SlaveSession {
+        if let slave, slave.connection.isOpen { return slave }
+        do throws(PostgresError) {
+            let session = try SlaveSession(conninfo: host.conninfo, settings: settings.apply, logger: logger)
+            slave = session
+            return session
+        } catch {
+            throw ReplayError(.slave, "cannot connect to the slave (\(ConnInfo.redacted(host.conninfo))): \(error.message)",
+                              postgres: error)
+        }
+    }
+}

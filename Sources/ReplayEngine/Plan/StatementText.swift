@@ -1,0 +1,52 @@
+/// The SQL text of every statement the replayer runs on a slave.
+///
+/// Names arrive already quoted (see `SQLIdentifier`); values are never part
+/// of the text: they are `$n` text parameters, numbered in the order given.
+enum StatementText {
+    /// `INSERT INTO t (a, b) VALUES ($1, $2)`.
+    static func insert(table: String, columns: [String], overridingSystemValue: Bool) -> String {
+        let overriding = overridingSystemValue ? " OVERRIDING SYSTEM VALUE" : ""
+        return "INSERT INTO \(table) (\(columns.joined(separator: ", ")))\(overriding) VALUES (\(placeholders(1, columns.count)))"
+    }
+
+    /// `UPDATE t SET a = $1, b = $2 WHERE k = $3`.
+    static func update(table: String, set columns: [String], key: [String]) -> String {
+        let assignments = columns.enumerated().map { "\($1) = $\($0 + 1)" }.joined(separator: ", ")
+        return "UPDATE \(table) SET \(assignments) WHERE \(condition(key, from: columns.count + 1))"
+    }
+
+    /// `DELETE FROM t WHERE k = $1`.
+    static func delete(table: String, key: [String]) -> String {
+        "DELETE FROM \(table) WHERE \(condition(key, from: 1))"
+    }
+
+    /// An update done as delete-then-insert, for rows whose new values
+    /// include an identity column GENERATED ALWAYS (which UPDATE can only set
+    /// to DEFAULT). The insert takes the deleted row's place, so the command
+    /// reports one row exactly when one row was matched.
+    static func replace(table: String, columns: [(name: String, type: String)], key: [String]) -> String {
+        let values = columns.enumerated().map { "$\($0 + 1)::\($1.type)" }.joined(separator: ", ")
+        return "WITH old AS (DELETE FROM \(table) WHERE \(condition(key, from: columns.count + 1)) RETURNING 1) "
+            + "INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) OVERRIDING SYSTEM VALUE "
+            + "SELECT \(values) FROM old"
+    }
+
+    /// `TRUNCATE ONLY a, b`; tables that are partitioned cannot be ONLY.
+    static func truncate(tables: [(name: String, partitioned: Bool)]) -> String {
+        let list = tables.map { $0.partitioned ? $0.name : "ONLY \($0.name)" }.joined(separator: ", ")
+        return "TRUNCATE \(list)"
+    }
+
+    /// `COPY t (a, b) FROM STDIN` (text format).
+    static func copy(table: String, columns: [String]) -> String {
+        "COPY \(table) (\(columns.joined(separator: ", "))) FROM STDIN"
+    }
+
+    private static func placeholders(_ first: Int, _ count: Int) -> String {
+        (first..<(first + count)).map { "$\($0)" }.joined(separator: ", ")
+    }
+
+    private static func condition(_ key: [String], from first: Int) -> String {
+        key.enumerated().map { "\($1) = $\(first + $0)" }.joined(separator: " AND ")
+    }
+}

@@ -1,0 +1,155 @@
+import LibPQ
+import Logging
+import PendingDecoder
+
+/// Reads one batch of committed changes from the master's queue.
+///
+/// A batch is what a REPEATABLE READ snapshot `current` sees committed and the
+/// slave's progress snapshot `previous` did not: every change of every master
+/// transaction that committed between the two, in "SeqId" order. Uncommitted
+/// transactions are hidden by MVCC and come in a later batch, whole.
+final class QueueReader {
+    private let connection: Connection
+    private let logger: Logger
+    private var open = false
+
+    /// The master snapshot the batch runs up to, and the sequence values read with it.
+    struct Batch {
+        var current: MasterSnapshot
+        var sequences: [SequenceValue]
+    }
+
+    init(connection: Connection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    static let cursorQuery = """
+        DECLARE dbmirror_batch NO SCROLL CURSOR FOR
+        SELECT p."SeqId", p."XID"::text, p."TableName", p."Op"::text, k."Data", d."Data"
+        FROM "Pending" p
+        LEFT JOIN "PendingData" k ON k."SeqId" = p."SeqId" AND k."IsKey"
+        LEFT JOIN "PendingData" d ON d."SeqId" = p."SeqId" AND NOT d."IsKey"
+        WHERE p."XID" >= pg_snapshot_xmin($1::pg_snapshot)
+          AND NOT pg_visible_in_snapshot(p."XID", $1::pg_snapshot)
+        ORDER BY p."SeqId"
+        """
+
+    /// Opens the batch after `previous`: its snapshot, its sequence values, its cursor.
+    func begin(after previous: MasterSnapshot) throws(ReplayError) -> Batch {
+        let snapshotText: String
+        let sequences: [SequenceValue]
+        do throws(PostgresError) {
+            try connection.executeScript("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            open = true
+            snapshotText = try connection.execute("SELECT pg_current_snapshot()::text").scalar ?? ""
+            sequences = try readSequences()
+            try connection.execute(Self.cursorQuery, [previous.text])
+        } catch {
+            throw ReplayError(master: error)
+        }
+        guard let current = MasterSnapshot(snapshotText) else {
+            throw ReplayError(.master, "the master returned an unreadable snapshot '\(snapshotText)'")
+        }
+        return Batch(current: current, sequences: sequences)
+    }
+
+    /// The next up to `limit` changes; empty when the batch is exhausted.
+    func next(limit: Int) throws(ReplayError) -> [Change] {
+        let result: QueryResult
+        do throws(PostgresError) {
+            result = try connection.execute("FETCH FORWARD \(limit) FROM dbmirror_batch")
+        } catch {
+            throw ReplayError(master: error)
+        }
+        var changes: [Change] = []
+        changes.reserveCapacity(result.rowCount)
+        for row in 0..<result.rowCount {
+            changes.append(try Self.change(in: result, row: row))
+        }
+        return changes
+    }
+
+    /// Ends the master transaction (it only read).
+    func end() {
+        guard open else { return }
+        open = false
+        do throws(PostgresError) {
+            try connection.executeScript("ROLLBACK")
+        } catch {
+            logger.debug("ending the master read transaction failed: \(error)")
+        }
+    }
+
+    /// The value of every sequence in "MirroredSequence" that has handed out one.
+    private func readSequences() throws(PostgresError) -> [SequenceValue] {
+        let result = try connection.execute("""
+            SELECT n.nspname, c.relname, pg_sequence_last_value(c.oid)
+            FROM "MirroredSequence" m
+            JOIN pg_class c ON c.oid = m."SequenceName"
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            ORDER BY 1
+            """)
+        var values: [SequenceValue] = []
+        for row in 0..<result.rowCount {
+            // A sequence that has not handed out a value yet has nothing to carry.
+            guard let schema = result.string(row: row, column: 0), let name = result.string(row: row, column: 1),
+                  let text = result.string(row: row, column: 2), let value = Int64(text)
+            else { continue }
+            values.append(SequenceValue(schema: schema, name: name, lastValue: value))
+        }
+        return values
+    }
+
+    /// Decodes row `row` of a FETCH into a `Change`.
+    static func change(in result: QueryResult, row: Int) throws(ReplayError) -> Change {
+        let seqText = result.string(row: row, column: 0) ?? ""
+        let xidText = result.string(row: row, column: 1) ?? ""
+        let table = result.string(row: row, column: 2) ?? ""
+        let opText = result.string(row: row, column: 3) ?? ""
+        guard let seqID = Int64(seqText), let xid = UInt64(xidText) else {
+            throw ReplayError(.master, "the queue returned an unreadable SeqId '\(seqText)' or XID '\(xidText)'")
+        }
+        let position = ChangeLocation(seqID: seqID, xid: xid, table: table, operation: "op '\(opText)'", key: nil)
+        guard opText.count == 1, let operation = ChangeOperation(rawValue: Character(opText)) else {
+            throw ReplayError(.change, "unknown operation '\(opText)' in the queue", change: position)
+        }
+        func decode(_ column: Int, _ what: String) throws(ReplayError) -> PendingRow? {
+            do throws(PendingDecodingError) {
+                return try result.withValueBytes(row: row, column: column) { (bytes) throws(PendingDecodingError) -> PendingRow? in
+                    guard let bytes else { return nil }
+                    return try PendingRow(decoding: bytes)
+                }
+            } catch {
+                throw ReplayError(.change, "undecodable \(what) in \"PendingData\": \(error)", change: position)
+            }
+        }
+        let key = try decode(4, "key row")
+        let data = try decode(5, "data row")
+        var change = Change(seqID: seqID, xid: xid, table: table, operation: operation, key: key, data: data)
+        switch operation {
+        case .insert where data == nil,
+             .update where data == nil || key == nil,
+             .delete where key == nil:
+            throw ReplayError(.change, "the queue lacks the \(data == nil ? "data" : "key") row of this \(operation)",
+                              change: change.location)
+        case .insert, .update, .delete, .truncate:
+            break
+        }
+        if operation == .truncate {
+            change.key = nil
+            change.data = nil
+        }
+        return change
+    }
+}
+
+/// A master sequence's last handed-out value, to carry to the slaves.
+public struct SequenceValue: Sendable, Hashable {
+    public var schema: String
+    public var name: String
+    public var lastValue: Int64
+
+    /// `schema.name`, quoted for SQL.
+    var quotedName: String { SQLIdentifier.quote(schema: schema, name: name) }
+}

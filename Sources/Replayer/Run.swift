@@ -1,0 +1,62 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import ReplayEngine
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the master's queued changes to the slaves.",
+        discussion: """
+            Each slave gets the changes of every master transaction that committed since \
+            its progress, in one slave transaction per batch that also advances its \
+            progress (the table dbmirror.progress on the slave), so a change is applied \
+            exactly once whatever fails when.
+
+            Without --once the command runs until SIGINT or SIGTERM: it wakes on the \
+            master's notifications (with a timer as a fall-back), picks up added and \
+            removed hosts, retries a failed host with a growing delay (1 s to 60 s), and \
+            deletes applied changes from the queue. On a signal it rolls back the batch \
+            in progress and exits with status 0.
+
+            With --once it applies everything committed before it started and exits: 0 \
+            when every selected host is caught up, 1 when any failed (the error is logged \
+            and shown by `dbmirror status`), 2 when the master cannot be used.
+            """)
+
+    @Flag(name: .long, help: "Apply what is committed now to every selected host, then exit.")
+    var once = false
+
+    @Option(name: .customLong("host"), help: ArgumentHelp(
+        "Replay only to this host (repeat for several); all hosts when omitted.", valueName: "name"))
+    var hosts: [String] = []
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let logger = options.makeLogger()
+        var settings = ReplaySettings(masterConninfo: options.master)
+        settings.hostNames = hosts
+        let service = ReplayService(settings: settings, logger: logger)
+        let once = self.once
+        try await Outcome.report(logger) { () throws(ReplayError) in
+            let outcome = await Signals.cancellingOnTermination(logger: logger) { () async -> Result<[ReplayService.HostOutcome], ReplayError> in
+                do throws(ReplayError) {
+                    if once {
+                        return .success(try await service.runOnce())
+                    }
+                    try await service.run()
+                    return .success([])
+                } catch {
+                    return .failure(error)
+                }
+            }
+            let outcomes = try outcome.get()
+            let failed = outcomes.filter { $0.error != nil }
+            if once, !failed.isEmpty {
+                logger.error("not caught up: \(failed.map(\.host).joined(separator: ", "))")
+                throw ReplayError(.slave, "\(failed.count) of \(outcomes.count) host(s) failed")
+            }
+        }
+    }
+}
