@@ -86,4 +86,112 @@ DROP TRIGGER IF EXISTS "MirrorHost_added" ON "MirrorHost";
 CREATE TRIGGER "MirrorHost_added" AFTER INSERT ON "MirrorHost"
     FOR EACH ROW EXECUTE FUNCTION dbmirror_host_added();
 
+-- The capture trigger (extension/pending.c, installed as $libdir/pending).
+-- It writes the queue of the schema it lives in, as the owner of "Pending",
+-- so the roles that change mirrored tables need no right on the queue.
+-- Attach it with dbmirror_add_table() below, or by hand:
+--   CREATE TRIGGER t AFTER INSERT OR UPDATE OR DELETE ON foo
+--       FOR EACH ROW EXECUTE FUNCTION recordchange();
+--   CREATE TRIGGER t_truncate AFTER TRUNCATE ON foo
+--       FOR EACH STATEMENT EXECUTE FUNCTION recordchange();
+CREATE OR REPLACE FUNCTION recordchange() RETURNS trigger
+    AS '$libdir/pending', 'recordchange' LANGUAGE C;
+
+-- Mirror a table: attach the capture triggers and register the sequences
+-- its columns own (serial and identity columns). The trigger names start
+-- with "!" so they sort, and so fire, before the table's other AFTER
+-- triggers: changes those make are then captured after the change that
+-- caused them (see docs/FORMAT.md, "How capture stays right").
+CREATE OR REPLACE FUNCTION dbmirror_add_table(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    capture text := pg_catalog.format('%I.recordchange()', pg_catalog.current_schema());
+    kind "char";
+    other name;
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_catalog.pg_class c WHERE c.oid = tab;
+    IF kind IS DISTINCT FROM 'r' THEN
+        RAISE EXCEPTION 'cannot mirror "%"', tab
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'Only ordinary tables can be mirrored.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                   WHERE i.indrelid = tab AND i.indisprimary) THEN
+        RAISE EXCEPTION 'table "%" has no primary key', tab
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The slaves find the rows to update and delete by primary key.',
+                  HINT = 'Add a primary key to the table.';
+    END IF;
+    SELECT t.tgname INTO other FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid = tab
+       AND t.tgfoid = pg_catalog.to_regprocedure(capture)
+       AND t.tgname NOT IN ('!dbmirror_capture', '!dbmirror_truncate')
+     LIMIT 1;
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'table "%" already has capture trigger "%"', tab, other
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Drop that trigger first: two capture triggers record every change twice.';
+    END IF;
+    EXECUTE pg_catalog.format(
+        'CREATE OR REPLACE TRIGGER "!dbmirror_capture" '
+        'AFTER INSERT OR UPDATE OR DELETE ON %s '
+        'FOR EACH ROW EXECUTE FUNCTION %s', tab, capture);
+    EXECUTE pg_catalog.format(
+        'CREATE OR REPLACE TRIGGER "!dbmirror_truncate" '
+        'AFTER TRUNCATE ON %s '
+        'FOR EACH STATEMENT EXECUTE FUNCTION %s', tab, capture);
+    INSERT INTO "MirroredSequence" ("SequenceName")
+    SELECT d.objid::pg_catalog.regclass
+      FROM pg_catalog.pg_depend d
+      JOIN pg_catalog.pg_class s ON s.oid = d.objid
+     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refobjid = tab
+       AND d.deptype IN ('a', 'i')
+       AND s.relkind = 'S'
+    ON CONFLICT DO NOTHING;
+END
+$$;
+
+-- Stop mirroring a table: drop the triggers dbmirror_add_table() made and
+-- unregister the sequences its columns own. Changes already queued stay.
+CREATE OR REPLACE FUNCTION dbmirror_remove_table(tab regclass) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS "!dbmirror_capture" ON %s', tab);
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS "!dbmirror_truncate" ON %s', tab);
+    DELETE FROM "MirroredSequence" m
+     USING pg_catalog.pg_depend d
+     WHERE d.objid = m."SequenceName"::pg_catalog.oid
+       AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refobjid = tab
+       AND d.deptype IN ('a', 'i');
+END
+$$;
+
+-- Carry a sequence's value to the slaves.
+CREATE OR REPLACE FUNCTION dbmirror_add_sequence(seq regclass) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = seq)
+       IS DISTINCT FROM 'S' THEN
+        RAISE EXCEPTION '"%" is not a sequence', seq
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    INSERT INTO "MirroredSequence" ("SequenceName") VALUES (seq)
+    ON CONFLICT DO NOTHING;
+END
+$$;
+
+-- Only the queue's owner (and superusers) may read or change the queue or
+-- attach the capture; the capture itself writes as the owner.
+REVOKE ALL ON "MirrorMaster", "MirrorHost", "Pending", "PendingData",
+    "MirroredTransaction", "MirroredSequence" FROM PUBLIC;
+REVOKE ALL ON SEQUENCE "Pending_SeqId_seq", "MirrorHost_MirrorHostId_seq"
+    FROM PUBLIC;
+REVOKE ALL ON FUNCTION recordchange(), dbmirror_add_table(regclass),
+    dbmirror_remove_table(regclass), dbmirror_add_sequence(regclass),
+    dbmirror_host_added() FROM PUBLIC;
+
 COMMIT;

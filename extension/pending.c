@@ -1,0 +1,1198 @@
+/*-------------------------------------------------------------------------
+ *
+ * pending.c
+ *	  dbmirror's capture trigger: record every row change of a mirrored
+ *	  table in the replication queue ("Pending", "PendingData").
+ *
+ * recordchange() is an AFTER trigger: FOR EACH ROW on INSERT, UPDATE and
+ * DELETE, FOR EACH STATEMENT on TRUNCATE.  Each change becomes one
+ * "Pending" row (SeqId, quoted table name, op, top-level full xid) and the
+ * "PendingData" rows of docs/FORMAT.md: the new row of an insert or update,
+ * the old primary key of an update or delete.  The queue is the one in the
+ * schema of the recordchange() function that fired, whatever search_path
+ * says, and it is written as the queue's owner, so an application role
+ * needs no right on it.
+ *
+ * AFTER triggers do not fire in the order the rows changed: a trigger that
+ * sorts before ours and writes the same row again gets its nested change
+ * captured first.  When the row an event produced has already been
+ * superseded by a change this transaction captured, the event is folded
+ * into that logged change instead of being logged after it, so replaying
+ * the queue in SeqId order ends in the master's state.  docs/FORMAT.md
+ * ("How capture stays right") gives the reasoning.
+ *
+ * Each transaction that queued a change notifies channel "dbmirror" when
+ * it commits.
+ *
+ * IDENTIFICATION
+ *	  extension/pending.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/bytea.h"
+#include "utils/float.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_locale.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+#include "utils/xid8.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(recordchange);
+
+/* The channel every committing transaction that queued changes notifies. */
+#define NOTIFY_CHANNEL "dbmirror"
+
+/*
+ * The statements the capture runs against the queue.  Their text is
+ * constant apart from the queue's schema, so each is prepared once per
+ * backend and kept.
+ */
+typedef enum QueuePlan
+{
+	PLAN_CHANGE,				/* a "Pending" row alone (TRUNCATE) */
+	PLAN_CHANGE_ROW,			/* "Pending" + one "PendingData" row */
+	PLAN_CHANGE_KEY_ROW,		/* "Pending" + old key + new row */
+	PLAN_SET_KEY,				/* fold: give a logged change another key */
+	PLAN_MAKE_INSERT,			/* fold: turn a logged 'u' into an 'i' */
+	PLAN_DROP_CHANGE,			/* fold: remove a logged change */
+	NUM_QUEUE_PLANS
+} QueuePlan;
+
+/*
+ * One queue: the tables in the schema of one recordchange() function.
+ * Normally a database has exactly one.  Lives in TopMemoryContext.
+ */
+typedef struct CaptureQueue
+{
+	Oid			func_oid;		/* the recordchange() that writes here */
+	Oid			namespace_oid;	/* its schema, where the tables are */
+	bool		catalog_valid;	/* relids, owner and sequence up to date */
+	bool		name_valid;		/* quoted_namespace up to date */
+	char	   *quoted_namespace;
+	Oid			pending_relid;
+	Oid			pending_data_relid;
+	Oid			sequence_relid;
+	Oid			owner;			/* owner of "Pending": who writes the queue */
+	SPIPlanPtr	plans[NUM_QUEUE_PLANS];
+	struct CaptureQueue *next;
+} CaptureQueue;
+
+/* What the capture needs to know of one column. */
+typedef struct CaptureColumn
+{
+	bool		written;		/* false for dropped and generated columns */
+	char	   *label;			/* the column's name, quoted, then '=' */
+	int			label_len;
+	FmgrInfo	output;			/* the type's output function */
+} CaptureColumn;
+
+/*
+ * What the capture needs to know of one mirrored table, built from the
+ * catalog on first use and after each relcache invalidation of the table.
+ */
+typedef struct CaptureRelation
+{
+	Oid			relid;			/* hash key: must be first */
+	bool		valid;
+	MemoryContext context;		/* holds everything below */
+	text	   *table_name;		/* schema.table, quoted */
+	bool		has_primary_key;
+	bool		uses_money;		/* a column's output depends on lc_monetary */
+	int			natts;
+	CaptureColumn *columns;		/* indexed by attnum - 1 */
+	int			nkeys;
+	AttrNumber *keys;			/* primary key columns, ascending attnum */
+} CaptureRelation;
+
+/*
+ * A logged update or delete whose old tuple this transaction created, so
+ * that an earlier change to the row may still fire after it and must then
+ * be folded into it.  The key is the old tuple's physical address; the
+ * relfilenode keeps addresses from before a rewrite from matching.
+ */
+typedef struct LoggedChangeKey
+{
+	Oid			namespace_oid;	/* which queue */
+	Oid			relid;
+	Oid			relfilenode;
+	ItemPointerData tid;		/* the change's old tuple */
+} LoggedChangeKey;
+
+typedef struct LoggedChange
+{
+	LoggedChangeKey key;		/* hash key: must be first */
+	int64		seqid;
+	char		op;				/* 'u' or 'd' */
+	SubTransactionId subid;		/* (sub)transaction that wrote it last */
+} LoggedChange;
+
+/* Queues of this backend. */
+static CaptureQueue *queues = NULL;
+
+/* Tables of this backend, in their own memory context. */
+static HTAB *relation_cache = NULL;
+static MemoryContext relation_cache_context = NULL;
+
+/*
+ * Per-transaction state.  logged_changes lives in TopTransactionContext;
+ * its entries record the subtransaction that wrote them, and since a
+ * subtransaction's descendants all have larger ids, aborting subtransaction
+ * S discards exactly the entries with subid >= S.  notify_subid is the
+ * smallest subtransaction that queued a surviving change, or invalid when
+ * nothing is queued; the same rule clears it.
+ */
+static HTAB *logged_changes = NULL;
+static SubTransactionId logged_changes_max_subid = InvalidSubTransactionId;
+static SubTransactionId notify_subid = InvalidSubTransactionId;
+
+static bool callbacks_registered = false;
+
+
+/*
+ * Mark cached tables and queues stale after a relcache invalidation;
+ * they are rebuilt on their next use, never here.
+ */
+static void
+relation_invalidated(Datum arg, Oid relid)
+{
+	CaptureQueue *queue;
+
+	if (relation_cache != NULL)
+	{
+		if (OidIsValid(relid))
+		{
+			CaptureRelation *crel;
+
+			crel = hash_search(relation_cache, &relid, HASH_FIND, NULL);
+			if (crel != NULL)
+				crel->valid = false;
+		}
+		else
+		{
+			HASH_SEQ_STATUS status;
+			CaptureRelation *crel;
+
+			hash_seq_init(&status, relation_cache);
+			while ((crel = hash_seq_search(&status)) != NULL)
+				crel->valid = false;
+		}
+	}
+
+	for (queue = queues; queue != NULL; queue = queue->next)
+	{
+		if (!OidIsValid(relid) ||
+			relid == queue->pending_relid ||
+			relid == queue->pending_data_relid ||
+			relid == queue->sequence_relid)
+			queue->catalog_valid = false;
+	}
+}
+
+/*
+ * A schema was renamed or dropped: queues re-read their schema's name
+ * (and so the text of their statements) on next use.
+ */
+static void
+namespace_invalidated(Datum arg, int cacheid, uint32 hashvalue)
+{
+	CaptureQueue *queue;
+
+	for (queue = queues; queue != NULL; queue = queue->next)
+		queue->name_valid = false;
+}
+
+/*
+ * Forget the per-transaction state when a transaction ends, and wake the
+ * replayer just before a transaction that queued changes commits.
+ *
+ * The notification is queued at pre-commit rather than when a change is
+ * captured: PREPARE TRANSACTION refuses a transaction with a pending
+ * NOTIFY, and by pre-commit every trigger, deferred ones included, has
+ * fired.  A prepared transaction therefore wakes nobody; its changes are
+ * picked up by the replayer's next poll.
+ */
+static void
+transaction_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (notify_subid != InvalidSubTransactionId)
+				Async_Notify(NOTIFY_CHANNEL, NULL);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* logged_changes' memory goes with TopTransactionContext */
+			logged_changes = NULL;
+			logged_changes_max_subid = InvalidSubTransactionId;
+			notify_subid = InvalidSubTransactionId;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * When a subtransaction aborts, its queue rows are gone: forget what it
+ * and its (committed) descendants logged.  Committing needs nothing, the
+ * entries simply stay.
+ */
+static void
+subtransaction_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+
+	if (notify_subid != InvalidSubTransactionId && notify_subid >= mySubid)
+		notify_subid = InvalidSubTransactionId;
+
+	if (logged_changes != NULL && logged_changes_max_subid >= mySubid)
+	{
+		HASH_SEQ_STATUS status;
+		LoggedChange *change;
+
+		hash_seq_init(&status, logged_changes);
+		while ((change = hash_seq_search(&status)) != NULL)
+		{
+			if (change->subid >= mySubid)
+				hash_search(logged_changes, &change->key, HASH_REMOVE, NULL);
+		}
+		logged_changes_max_subid = parentSubid;
+	}
+}
+
+/*
+ * Register the invalidation and transaction callbacks, once per backend.
+ */
+static void
+register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	CacheRegisterRelcacheCallback(relation_invalidated, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, namespace_invalidated,
+								  (Datum) 0);
+	RegisterXactCallback(transaction_callback, NULL);
+	RegisterSubXactCallback(subtransaction_callback, NULL);
+	callbacks_registered = true;
+}
+
+/*
+ * Find a queue table or sequence in the queue's schema, or fail saying the
+ * setup is missing.
+ */
+static Oid
+queue_object(CaptureQueue *queue, const char *name)
+{
+	Oid			relid = get_relname_relid(name, queue->namespace_oid);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("dbmirror queue relation \"%s\" does not exist in schema \"%s\"",
+						name, get_namespace_name(queue->namespace_oid)),
+				 errhint("Run MirrorSetup.sql in the schema of the recordchange() function.")));
+	return relid;
+}
+
+/*
+ * Return the queue of the recordchange() function with OID func_oid, with
+ * its catalog facts up to date.  The statements are (re)prepared lazily by
+ * queue_plan().
+ */
+static CaptureQueue *
+get_queue(Oid func_oid)
+{
+	CaptureQueue *queue;
+
+	for (queue = queues; queue != NULL; queue = queue->next)
+	{
+		if (queue->func_oid == func_oid)
+			break;
+	}
+
+	if (queue == NULL)
+	{
+		HeapTuple	proctup;
+
+		proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func_oid));
+		if (!HeapTupleIsValid(proctup))
+			elog(ERROR, "cache lookup failed for function %u", func_oid);
+
+		queue = MemoryContextAllocZero(TopMemoryContext, sizeof(CaptureQueue));
+		queue->func_oid = func_oid;
+		queue->namespace_oid = ((Form_pg_proc) GETSTRUCT(proctup))->pronamespace;
+		ReleaseSysCache(proctup);
+		queue->next = queues;
+		queues = queue;
+	}
+
+	if (!queue->name_valid)
+	{
+		char	   *nspname = get_namespace_name(queue->namespace_oid);
+		char	   *quoted;
+		int			i;
+
+		if (nspname == NULL)
+			elog(ERROR, "cache lookup failed for namespace %u",
+				 queue->namespace_oid);
+		quoted = MemoryContextStrdup(TopMemoryContext, quote_identifier(nspname));
+
+		/* a renamed schema makes the statements' text wrong: prepare anew */
+		if (queue->quoted_namespace == NULL ||
+			strcmp(queue->quoted_namespace, quoted) != 0)
+		{
+			for (i = 0; i < NUM_QUEUE_PLANS; i++)
+			{
+				if (queue->plans[i] != NULL)
+					SPI_freeplan(queue->plans[i]);
+				queue->plans[i] = NULL;
+			}
+			if (queue->quoted_namespace != NULL)
+				pfree(queue->quoted_namespace);
+			queue->quoted_namespace = quoted;
+		}
+		else
+			pfree(quoted);
+		queue->name_valid = true;
+	}
+
+	if (!queue->catalog_valid)
+	{
+		HeapTuple	classtup;
+
+		queue->pending_relid = queue_object(queue, "Pending");
+		queue->pending_data_relid = queue_object(queue, "PendingData");
+		queue->sequence_relid = queue_object(queue, "Pending_SeqId_seq");
+
+		classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(queue->pending_relid));
+		if (!HeapTupleIsValid(classtup))
+			elog(ERROR, "cache lookup failed for relation %u",
+				 queue->pending_relid);
+		queue->owner = ((Form_pg_class) GETSTRUCT(classtup))->relowner;
+		ReleaseSysCache(classtup);
+		queue->catalog_valid = true;
+	}
+
+	return queue;
+}
+
+/*
+ * Return the kept plan of one queue statement, preparing it on first use.
+ * Must be called inside SPI_connect().
+ *
+ * Every name is schema-qualified and every operator spelled
+ * OPERATOR(pg_catalog.=), so no search_path can redirect the statement,
+ * not even when the plan cache re-analyzes it under the caller's path.
+ * The plan is still prepared under "pg_catalog, pg_temp" for good measure.
+ * Plans are kept (SPI_keepplan) for the life of the backend: preparing is
+ * far dearer than executing, and the capture runs for every row changed.
+ */
+static SPIPlanPtr
+queue_plan(CaptureQueue *queue, QueuePlan which)
+{
+	const char *nsp = queue->quoted_namespace;
+	StringInfoData sql;
+	Oid			argtypes[6];
+	int			nargs;
+	int			save_nestlevel;
+	SPIPlanPtr	plan;
+
+	if (queue->plans[which] != NULL)
+		return queue->plans[which];
+
+	initStringInfo(&sql);
+	switch (which)
+	{
+		case PLAN_CHANGE:
+		case PLAN_CHANGE_ROW:
+		case PLAN_CHANGE_KEY_ROW:
+			/* $1 SeqId, $2 TableName, $3 Op, $4 XID */
+			argtypes[0] = INT8OID;
+			argtypes[1] = TEXTOID;
+			argtypes[2] = CHAROID;
+			argtypes[3] = XID8OID;
+			if (which != PLAN_CHANGE)
+				appendStringInfoString(&sql, "WITH change AS (");
+			appendStringInfo(&sql,
+							 "INSERT INTO %s.\"Pending\" (\"SeqId\", \"TableName\", \"Op\", \"XID\") "
+							 "VALUES ($1, $2, $3, $4)", nsp);
+			nargs = 4;
+			if (which == PLAN_CHANGE_ROW)
+			{
+				/* $5 IsKey, $6 Data */
+				argtypes[4] = BOOLOID;
+				argtypes[5] = TEXTOID;
+				appendStringInfo(&sql,
+								 ") INSERT INTO %s.\"PendingData\" (\"SeqId\", \"IsKey\", \"Data\") "
+								 "VALUES ($1, $5, $6)", nsp);
+				nargs = 6;
+			}
+			else if (which == PLAN_CHANGE_KEY_ROW)
+			{
+				/* $5 old key, $6 new row */
+				argtypes[4] = TEXTOID;
+				argtypes[5] = TEXTOID;
+				appendStringInfo(&sql,
+								 ") INSERT INTO %s.\"PendingData\" (\"SeqId\", \"IsKey\", \"Data\") "
+								 "VALUES ($1, true, $5), ($1, false, $6)", nsp);
+				nargs = 6;
+			}
+			break;
+		case PLAN_SET_KEY:
+			/* $1 SeqId, $2 key */
+			argtypes[0] = INT8OID;
+			argtypes[1] = TEXTOID;
+			appendStringInfo(&sql,
+							 "UPDATE %s.\"PendingData\" SET \"Data\" = $2 "
+							 "WHERE \"SeqId\" OPERATOR(pg_catalog.=) $1 AND \"IsKey\"",
+							 nsp);
+			nargs = 2;
+			break;
+		case PLAN_MAKE_INSERT:
+			/* $1 SeqId, $2 XID (reaches "Pending" by its index), $3 Op */
+			argtypes[0] = INT8OID;
+			argtypes[1] = XID8OID;
+			argtypes[2] = CHAROID;
+			appendStringInfo(&sql,
+							 "WITH key_row AS (DELETE FROM %s.\"PendingData\" "
+							 "WHERE \"SeqId\" OPERATOR(pg_catalog.=) $1 AND \"IsKey\") "
+							 "UPDATE %s.\"Pending\" SET \"Op\" = $3 "
+							 "WHERE \"XID\" OPERATOR(pg_catalog.=) $2 "
+							 "AND \"SeqId\" OPERATOR(pg_catalog.=) $1",
+							 nsp, nsp);
+			nargs = 3;
+			break;
+		case PLAN_DROP_CHANGE:
+			/* $1 SeqId, $2 XID */
+			argtypes[0] = INT8OID;
+			argtypes[1] = XID8OID;
+			appendStringInfo(&sql,
+							 "WITH data_rows AS (DELETE FROM %s.\"PendingData\" "
+							 "WHERE \"SeqId\" OPERATOR(pg_catalog.=) $1) "
+							 "DELETE FROM %s.\"Pending\" "
+							 "WHERE \"XID\" OPERATOR(pg_catalog.=) $2 "
+							 "AND \"SeqId\" OPERATOR(pg_catalog.=) $1",
+							 nsp, nsp);
+			nargs = 2;
+			break;
+		default:
+			elog(ERROR, "unknown queue statement %d", (int) which);
+	}
+
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	plan = SPI_prepare(sql.data, nargs, argtypes);
+	AtEOXact_GUC(true, save_nestlevel);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql.data, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	pfree(sql.data);
+
+	queue->plans[which] = plan;
+	return plan;
+}
+
+/*
+ * Run one queue statement as the queue's owner, the way ri_triggers.c runs
+ * its checks as the table owner, and check that it touched the expected
+ * number of rows of its main table (-1: don't check).
+ */
+static void
+run_queue_statement(CaptureQueue *queue, QueuePlan which, Datum *values,
+					int expected_result, int64 expected_rows)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			rc;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(queue->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(queue_plan(queue, which), values, NULL, false, 0);
+	if (rc != expected_result)
+		elog(ERROR, "dbmirror queue statement %d failed: %s",
+			 (int) which, SPI_result_code_string(rc));
+	if (expected_rows >= 0 && SPI_processed != (uint64) expected_rows)
+		elog(ERROR, "dbmirror queue statement %d touched " UINT64_FORMAT
+			 " rows, expected " INT64_FORMAT,
+			 (int) which, SPI_processed, expected_rows);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
+ * Does a value of this type print differently under another lc_monetary?
+ * True for money and for anything built on it.
+ */
+static bool
+type_uses_money(Oid typid, int depth)
+{
+	Oid			elemtype;
+	char		typtype;
+	bool		result = false;
+
+	check_stack_depth();
+	if (depth > 32)
+		return true;			/* absurd nesting: be safe, not fast */
+
+	typid = getBaseType(typid);
+	if (typid == CASHOID)
+		return true;
+
+	elemtype = get_element_type(typid);
+	if (OidIsValid(elemtype))
+		return type_uses_money(elemtype, depth + 1);
+
+	typtype = get_typtype(typid);
+	if (typtype == TYPTYPE_RANGE)
+		return type_uses_money(get_range_subtype(typid), depth + 1);
+	if (typtype == TYPTYPE_MULTIRANGE)
+		return type_uses_money(get_multirange_range(typid), depth + 1);
+	if (typtype == TYPTYPE_COMPOSITE)
+	{
+		TupleDesc	tupdesc = lookup_rowtype_tupdesc(typid, -1);
+		int			i;
+
+		for (i = 0; i < tupdesc->natts && !result; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+			if (!att->attisdropped)
+				result = type_uses_money(att->atttypid, depth + 1);
+		}
+		ReleaseTupleDesc(tupdesc);
+	}
+	return result;
+}
+
+/*
+ * Return the primary key columns of rel in ascending attnum order, or NIL.
+ * Like tcn.c, read indisprimary from the index list, so a deferrable
+ * primary key counts too, and stop at indnkeyatts so INCLUDE columns stay
+ * out.
+ */
+static List *
+primary_key_columns(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		HeapTuple	indextup;
+		Form_pg_index index;
+		int			i;
+
+		indextup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		if (!HeapTupleIsValid(indextup))
+			elog(ERROR, "cache lookup failed for index %u", indexoid);
+		index = (Form_pg_index) GETSTRUCT(indextup);
+		if (index->indisprimary)
+		{
+			for (i = 0; i < index->indnkeyatts; i++)
+			{
+				AttrNumber	attnum = index->indkey.values[i];
+
+				if (attnum <= 0)
+					elog(ERROR, "primary key of \"%s\" has an expression column",
+						 RelationGetRelationName(rel));
+				result = lappend_int(result, attnum);
+			}
+			ReleaseSysCache(indextup);
+			break;
+		}
+		ReleaseSysCache(indextup);
+	}
+	list_free(indexes);
+
+	list_sort(result, list_int_cmp);
+	return result;
+}
+
+/*
+ * Fill a cache entry from the catalog: quoted name, columns with their
+ * labels and output functions, primary key.
+ */
+static void
+build_relation(CaptureRelation *crel, Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	MemoryContext oldcontext;
+	char	   *nspname;
+	List	   *keys;
+	ListCell   *lc;
+	int			i;
+
+	if (crel->context != NULL)
+		MemoryContextDelete(crel->context);
+	crel->context = AllocSetContextCreate(relation_cache_context,
+										  "dbmirror relation",
+										  ALLOCSET_SMALL_SIZES);
+	crel->valid = false;
+	oldcontext = MemoryContextSwitchTo(crel->context);
+
+	nspname = get_namespace_name(RelationGetNamespace(rel));
+	if (nspname == NULL)
+		elog(ERROR, "cache lookup failed for namespace %u",
+			 RelationGetNamespace(rel));
+	crel->table_name =
+		cstring_to_text(quote_qualified_identifier(nspname,
+												   RelationGetRelationName(rel)));
+
+	crel->natts = tupdesc->natts;
+	crel->columns = palloc0(sizeof(CaptureColumn) * Max(tupdesc->natts, 1));
+	crel->uses_money = false;
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		CaptureColumn *col = &crel->columns[i];
+		StringInfoData label;
+		const char *p;
+		Oid			outfunc;
+		bool		isvarlena;
+
+		if (att->attisdropped)
+			continue;
+
+		/* "name"=, an embedded " doubled */
+		initStringInfo(&label);
+		appendStringInfoChar(&label, '"');
+		for (p = NameStr(att->attname); *p; p++)
+		{
+			if (*p == '"')
+				appendStringInfoChar(&label, '"');
+			appendStringInfoChar(&label, *p);
+		}
+		appendStringInfoString(&label, "\"=");
+		col->label = label.data;
+		col->label_len = label.len;
+
+		getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
+		fmgr_info_cxt(outfunc, &col->output, crel->context);
+
+		col->written = (att->attgenerated == '\0');
+		if (col->written && type_uses_money(att->atttypid, 0))
+			crel->uses_money = true;
+	}
+
+	keys = primary_key_columns(rel);
+	crel->has_primary_key = (keys != NIL);
+	crel->nkeys = list_length(keys);
+	crel->keys = palloc(sizeof(AttrNumber) * Max(crel->nkeys, 1));
+	i = 0;
+	foreach(lc, keys)
+	{
+		AttrNumber	attnum = lfirst_int(lc);
+
+		if (attnum > tupdesc->natts ||
+			TupleDescAttr(tupdesc, attnum - 1)->attisdropped)
+			elog(ERROR, "primary key of \"%s\" names a missing column %d",
+				 RelationGetRelationName(rel), attnum);
+		crel->keys[i++] = attnum;
+	}
+
+	MemoryContextSwitchTo(oldcontext);
+	crel->valid = true;
+}
+
+/*
+ * Return the cache entry of rel, (re)built if it is new or stale.
+ */
+static CaptureRelation *
+get_relation(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	CaptureRelation *crel;
+	bool		found;
+
+	if (relation_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		relation_cache_context = AllocSetContextCreate(CacheMemoryContext,
+													   "dbmirror relation cache",
+													   ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CaptureRelation);
+		ctl.hcxt = relation_cache_context;
+		relation_cache = hash_create("dbmirror relation cache", 64, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	crel = hash_search(relation_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		crel->valid = false;
+		crel->context = NULL;
+	}
+	if (!crel->valid || crel->natts != RelationGetDescr(rel)->natts)
+		build_relation(crel, rel);
+	return crel;
+}
+
+/*
+ * Append a value quoted per docs/FORMAT.md: in single quotes, with every
+ * ' and \ doubled, then the pair's closing space.
+ */
+static void
+append_quoted_value(StringInfo buf, const char *value)
+{
+	const char *p = value;
+
+	appendStringInfoChar(buf, '\'');
+	for (;;)
+	{
+		size_t		plain = strcspn(p, "'\\");
+
+		appendBinaryStringInfo(buf, p, plain);
+		p += plain;
+		if (*p == '\0')
+			break;
+		appendStringInfoChar(buf, *p);
+		appendStringInfoChar(buf, *p);
+		p++;
+	}
+	appendBinaryStringInfo(buf, "' ", 2);
+}
+
+/*
+ * Append one "name"=value pair of the slot's column attnum.
+ */
+static void
+append_pair(StringInfo buf, CaptureColumn *col, TupleTableSlot *slot,
+			AttrNumber attnum)
+{
+	appendBinaryStringInfo(buf, col->label, col->label_len);
+	if (slot->tts_isnull[attnum - 1])
+		appendStringInfoChar(buf, ' ');
+	else
+		append_quoted_value(buf,
+							OutputFunctionCall(&col->output,
+											   slot->tts_values[attnum - 1]));
+}
+
+/*
+ * Encode a row of slot as a text datum: every written column, or only the
+ * primary key.  The StringInfo starts with room for the varlena header, so
+ * the result needs no copy.
+ */
+static text *
+encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only)
+{
+	StringInfoData buf;
+	int			i;
+
+	slot_getallattrs(slot);
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	if (key_only)
+	{
+		for (i = 0; i < crel->nkeys; i++)
+			append_pair(&buf, &crel->columns[crel->keys[i] - 1], slot,
+						crel->keys[i]);
+	}
+	else
+	{
+		for (i = 0; i < crel->natts; i++)
+		{
+			if (crel->columns[i].written)
+				append_pair(&buf, &crel->columns[i], slot, i + 1);
+		}
+	}
+	SET_VARSIZE(buf.data, buf.len);
+	return (text *) buf.data;
+}
+
+/*
+ * Switch the settings that shape output values to the fixed ones of
+ * docs/FORMAT.md, but only those the session changed: reading a few
+ * globals costs nothing, setting a GUC does.  Returns the GUC nest level
+ * to restore with AtEOXact_GUC(), or -1 when nothing was switched.
+ *
+ * Only the output style matters: ISO dates print the same whatever the
+ * date order, and any positive extra_float_digits prints the shortest
+ * exact float, so those are the conditions tested.
+ */
+static int
+use_fixed_output_settings(CaptureRelation *crel)
+{
+	int			nestlevel = -1;
+
+#define SWITCH_SETTING(name, value) \
+	do { \
+		if (nestlevel < 0) \
+			nestlevel = NewGUCNestLevel(); \
+		(void) set_config_option((name), (value), PGC_USERSET, PGC_S_SESSION, \
+								 GUC_ACTION_SAVE, true, 0, false); \
+	} while (0)
+
+	if (DateStyle != USE_ISO_DATES)
+		SWITCH_SETTING("datestyle", "ISO, YMD");
+	if (IntervalStyle != INTSTYLE_POSTGRES)
+		SWITCH_SETTING("intervalstyle", "postgres");
+	if (extra_float_digits <= 0)
+		SWITCH_SETTING("extra_float_digits", "3");
+	if (bytea_output != BYTEA_OUTPUT_HEX)
+		SWITCH_SETTING("bytea_output", "hex");
+	if (crel->uses_money && strcmp(locale_monetary, "C") != 0)
+		SWITCH_SETTING("lc_monetary", "C");
+
+#undef SWITCH_SETTING
+
+	return nestlevel;
+}
+
+/*
+ * Is the tuple at tid, which this transaction wrote, already superseded by
+ * an update or delete of this same transaction?  Reads the live tuple
+ * header: a lock-only xmax does not count, nor does one of an aborted
+ * subtransaction (TransactionIdIsCurrentTransactionId is false for it).
+ */
+static bool
+superseded_by_this_transaction(Relation rel, ItemPointer tid)
+{
+	HeapTupleData tuple;
+	Buffer		buffer;
+	bool		result = false;
+
+	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
+		return false;
+
+	tuple.t_self = *tid;
+	if (!heap_fetch(rel, SnapshotAny, &tuple, &buffer, true))
+	{
+		if (BufferIsValid(buffer))
+			ReleaseBuffer(buffer);
+		return false;
+	}
+
+	LockBuffer(buffer, BUFFER_LOCK_SHARE);
+	if (!(tuple.t_data->t_infomask & HEAP_XMAX_INVALID) &&
+		!HEAP_XMAX_IS_LOCKED_ONLY(tuple.t_data->t_infomask))
+	{
+		TransactionId xmax = HeapTupleHeaderGetUpdateXid(tuple.t_data);
+
+		result = TransactionIdIsValid(xmax) &&
+			TransactionIdIsCurrentTransactionId(xmax);
+	}
+	UnlockReleaseBuffer(buffer);
+	return result;
+}
+
+/*
+ * Fill the hash key of a change whose old tuple sits at tid.
+ */
+static void
+make_logged_change_key(LoggedChangeKey *key, CaptureQueue *queue,
+					   Relation rel, ItemPointer tid)
+{
+	memset(key, 0, sizeof(LoggedChangeKey));	/* padding is hashed too */
+	key->namespace_oid = queue->namespace_oid;
+	key->relid = RelationGetRelid(rel);
+	key->relfilenode = rel->rd_node.relNode;
+	key->tid = *tid;
+}
+
+/*
+ * Remember a logged update or delete whose old tuple is at tid.
+ */
+static void
+remember_logged_change(CaptureQueue *queue, Relation rel, ItemPointer tid,
+					   int64 seqid, char op)
+{
+	LoggedChangeKey key;
+	LoggedChange *change;
+
+	if (logged_changes == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(LoggedChangeKey);
+		ctl.entrysize = sizeof(LoggedChange);
+		ctl.hcxt = TopTransactionContext;
+		logged_changes = hash_create("dbmirror logged changes", 64, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	make_logged_change_key(&key, queue, rel, tid);
+	change = hash_search(logged_changes, &key, HASH_ENTER, NULL);
+	change->seqid = seqid;
+	change->op = op;
+	change->subid = GetCurrentSubTransactionId();
+	if (change->subid > logged_changes_max_subid)
+		logged_changes_max_subid = change->subid;
+}
+
+/*
+ * Was the tuple old, the old row of an update or delete, written by this
+ * transaction?  Only then can an earlier change to the row still fire
+ * later, so only then is the change remembered.
+ */
+static bool
+written_by_this_transaction(HeapTuple old)
+{
+	return TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(old->t_data));
+}
+
+/*
+ * Note that the transaction queued a change, for the pre-commit
+ * notification.
+ */
+static void
+note_queued_change(void)
+{
+	if (notify_subid == InvalidSubTransactionId)
+		notify_subid = GetCurrentSubTransactionId();
+}
+
+/*
+ * Fold an insert or update whose new tuple is already superseded into the
+ * logged change that superseded it, if that change was logged.  Returns
+ * false when it was not (it fires later, and this event is logged first
+ * as usual).
+ *
+ *   update then update/delete: the logged change now starts from this
+ *       event's old key;
+ *   insert then update: the logged update becomes an insert of its row;
+ *   insert then delete: the logged delete goes, nothing happened.
+ */
+static bool
+fold_into_logged_change(CaptureQueue *queue, CaptureRelation *crel,
+						Relation rel, HeapTuple newtuple,
+						HeapTuple oldtuple, TupleTableSlot *oldslot)
+{
+	LoggedChangeKey key;
+	LoggedChange *change;
+	Datum		values[3];
+	int64		seqid;
+	char		op;
+
+	if (logged_changes == NULL)
+		return false;
+	make_logged_change_key(&key, queue, rel, &newtuple->t_self);
+	change = hash_search(logged_changes, &key, HASH_FIND, NULL);
+	if (change == NULL)
+		return false;
+
+	seqid = change->seqid;
+	op = change->op;
+	hash_search(logged_changes, &key, HASH_REMOVE, NULL);
+
+	values[0] = Int64GetDatum(seqid);
+	if (oldtuple != NULL)
+	{
+		int			nestlevel = use_fixed_output_settings(crel);
+
+		values[1] = PointerGetDatum(encode_row(crel, oldslot, true));
+		if (nestlevel >= 0)
+			AtEOXact_GUC(true, nestlevel);
+		run_queue_statement(queue, PLAN_SET_KEY, values, SPI_OK_UPDATE, 1);
+		if (written_by_this_transaction(oldtuple))
+			remember_logged_change(queue, rel, &oldtuple->t_self, seqid, op);
+	}
+	else if (op == 'u')
+	{
+		values[1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+		values[2] = CharGetDatum('i');
+		run_queue_statement(queue, PLAN_MAKE_INSERT, values, SPI_OK_UPDATE, 1);
+	}
+	else
+	{
+		values[1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+		run_queue_statement(queue, PLAN_DROP_CHANGE, values, SPI_OK_DELETE, 1);
+	}
+	return true;
+}
+
+/*
+ * Check that recordchange() was fired the way it must be: AFTER, FOR EACH
+ * ROW on INSERT, UPDATE and DELETE, FOR EACH STATEMENT on TRUNCATE.
+ */
+static void
+check_trigger_protocol(FunctionCallInfo fcinfo)
+{
+	TriggerData *trigdata;
+	TriggerEvent event;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"recordchange\" was not called by trigger manager")));
+
+	trigdata = (TriggerData *) fcinfo->context;
+	event = trigdata->tg_event;
+
+	if (!TRIGGER_FIRED_AFTER(event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"recordchange\" must be fired AFTER the change"),
+				 errdetail("Trigger \"%s\" on table \"%s\" fires %s.",
+						   trigdata->tg_trigger->tgname,
+						   RelationGetRelationName(trigdata->tg_relation),
+						   TRIGGER_FIRED_BEFORE(event) ? "BEFORE" : "INSTEAD OF")));
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(event))
+	{
+		if (!TRIGGER_FIRED_FOR_STATEMENT(event))
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("function \"recordchange\" must be fired FOR EACH STATEMENT on TRUNCATE")));
+	}
+	else if (!TRIGGER_FIRED_FOR_ROW(event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"recordchange\" must be fired FOR EACH ROW on INSERT, UPDATE and DELETE"),
+				 errdetail("Trigger \"%s\" on table \"%s\" fires FOR EACH STATEMENT.",
+						   trigdata->tg_trigger->tgname,
+						   RelationGetRelationName(trigdata->tg_relation))));
+}
+
+/*
+ * recordchange: the capture trigger.
+ */
+Datum
+recordchange(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata;
+	TriggerEvent event;
+	Relation	rel;
+	CaptureQueue *queue;
+	CaptureRelation *crel;
+	HeapTuple	oldtuple = NULL;
+	HeapTuple	newtuple = NULL;
+	TupleTableSlot *oldslot = NULL;
+	TupleTableSlot *newslot = NULL;
+	char		op;
+	Datum		values[6];
+	int64		seqid;
+
+	check_trigger_protocol(fcinfo);
+	trigdata = (TriggerData *) fcinfo->context;
+	event = trigdata->tg_event;
+	rel = trigdata->tg_relation;
+
+	register_callbacks();
+	queue = get_queue(fcinfo->flinfo->fn_oid);
+	crel = get_relation(rel);
+
+	if (!crel->has_primary_key)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no primary key",
+						RelationGetRelationName(rel)),
+				 errdetail("Trigger \"%s\" captures its changes for dbmirror, and the slaves find rows by primary key.",
+						   trigdata->tg_trigger->tgname),
+				 errhint("Add a primary key to the table.")));
+
+	if (TRIGGER_FIRED_BY_INSERT(event))
+	{
+		op = 'i';
+		newtuple = trigdata->tg_trigtuple;
+		newslot = trigdata->tg_trigslot;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(event))
+	{
+		op = 'u';
+		oldtuple = trigdata->tg_trigtuple;
+		oldslot = trigdata->tg_trigslot;
+		newtuple = trigdata->tg_newtuple;
+		newslot = trigdata->tg_newslot;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(event))
+	{
+		op = 'd';
+		oldtuple = trigdata->tg_trigtuple;
+		oldslot = trigdata->tg_trigslot;
+	}
+	else if (TRIGGER_FIRED_BY_TRUNCATE(event))
+		op = 't';
+	else
+		elog(ERROR, "recordchange fired by unknown event %u", event);
+
+	/* a change already superseded by a logged one is folded into it */
+	if (newtuple != NULL &&
+		superseded_by_this_transaction(rel, &newtuple->t_self) &&
+		fold_into_logged_change(queue, crel, rel, newtuple, oldtuple, oldslot))
+		return PointerGetDatum(NULL);	/* already noted by the logged change */
+
+	seqid = nextval_internal(queue->sequence_relid, false);
+	values[0] = Int64GetDatum(seqid);
+	values[1] = PointerGetDatum(crel->table_name);
+	values[2] = CharGetDatum(op);
+	values[3] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+
+	if (op == 't')
+		run_queue_statement(queue, PLAN_CHANGE, values, SPI_OK_INSERT, 1);
+	else
+	{
+		int			nestlevel = use_fixed_output_settings(crel);
+
+		if (op == 'u')
+		{
+			values[4] = PointerGetDatum(encode_row(crel, oldslot, true));
+			values[5] = PointerGetDatum(encode_row(crel, newslot, false));
+		}
+		else
+		{
+			values[4] = BoolGetDatum(op == 'd');
+			values[5] = PointerGetDatum(encode_row(crel, op == 'd' ? oldslot : newslot,
+												   op == 'd'));
+		}
+		if (nestlevel >= 0)
+			AtEOXact_GUC(true, nestlevel);
+
+		/* a nested capture may rebuild crel: keep our own copy of the name */
+		values[1] = PointerGetDatum(DatumGetTextPCopy(values[1]));
+		run_queue_statement(queue,
+							op == 'u' ? PLAN_CHANGE_KEY_ROW : PLAN_CHANGE_ROW,
+							values, SPI_OK_INSERT, op == 'u' ? 2 : 1);
+		if (oldtuple != NULL && written_by_this_transaction(oldtuple))
+			remember_logged_change(queue, rel, &oldtuple->t_self, seqid, op);
+	}
+
+	note_queued_change();
+	return PointerGetDatum(NULL);
+}
