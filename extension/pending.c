@@ -31,9 +31,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
@@ -46,6 +49,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/bytea.h"
 #include "utils/float.h"
@@ -67,6 +71,29 @@ PG_FUNCTION_INFO_V1(recordchange);
 
 /* The channel every committing transaction that queued changes notifies. */
 #define NOTIFY_CHANNEL "dbmirror"
+
+/*
+ * The columns of the queue tables as MirrorSetup.sql creates them.  Rows
+ * go straight into tables laid out exactly so (see insert_directly()).
+ */
+typedef struct QueueColumn
+{
+	const char *name;
+	Oid			type;
+} QueueColumn;
+
+static const QueueColumn pending_columns[] = {
+	{"SeqId", INT8OID},
+	{"TableName", TEXTOID},
+	{"Op", CHAROID},
+	{"XID", XID8OID}
+};
+
+static const QueueColumn pending_data_columns[] = {
+	{"SeqId", INT8OID},
+	{"IsKey", BOOLOID},
+	{"Data", TEXTOID}
+};
 
 /*
  * The statements the capture runs against the queue.  Their text is
@@ -559,6 +586,221 @@ run_queue_statement(CaptureQueue *queue, QueuePlan which, Datum *values,
 		elog(ERROR, "SPI_finish failed");
 
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
+ * Is rel a queue table that rows may enter by heap_insert() and
+ * index_insert() alone, skipping nothing an INSERT would do?  That is a
+ * plain heap table laid out exactly as MirrorSetup.sql makes it, with no
+ * trigger, rule, row security or CHECK constraint.  NOT NULL needs no
+ * check: the capture never writes a NULL.
+ */
+static bool
+is_plain_queue_table(Relation rel, const QueueColumn *columns, int ncolumns)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		rel->trigdesc != NULL ||
+		rel->rd_rules != NULL ||
+		rel->rd_rel->relrowsecurity ||
+		desc->natts != ncolumns ||
+		(desc->constr != NULL && desc->constr->num_check > 0))
+		return false;
+
+	for (i = 0; i < ncolumns; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated != '\0' ||
+			att->atttypid != columns[i].type ||
+			strcmp(NameStr(att->attname), columns[i].name) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Open the indexes of a queue table for insertion, into *indexes.  Returns
+ * false if one is more than plain columns: expressions, a predicate, an
+ * exclusion constraint or a deferred uniqueness check.  As the executor
+ * does, indexes not yet ready for inserts are left out.
+ */
+static bool
+open_plain_indexes(Relation rel, List **indexes)
+{
+	List	   *oids = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		plain = true;
+
+	*indexes = NIL;
+	foreach(lc, oids)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		Form_pg_index form = index->rd_index;
+
+		if (!form->indisready)
+		{
+			index_close(index, NoLock);
+			continue;
+		}
+		*indexes = lappend(*indexes, index);
+		if (!form->indimmediate || form->indisexclusion ||
+			!heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
+			!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
+			plain = false;
+	}
+	list_free(oids);
+	return plain;
+}
+
+/*
+ * Close the indexes open_plain_indexes() opened; the locks stay until the
+ * transaction ends, as the executor's do.
+ */
+static void
+close_indexes(List *indexes)
+{
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+		index_close((Relation) lfirst(lc), NoLock);
+	list_free(indexes);
+}
+
+/*
+ * Insert one row, without NULLs, into a plain queue table and its plain
+ * indexes, checking uniqueness where an index is unique.
+ */
+static void
+insert_row(Relation rel, List *indexes, Datum *values)
+{
+	bool		nulls[Max(lengthof(pending_columns), lengthof(pending_data_columns))] = {0};
+	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	ListCell   *lc;
+
+	simple_heap_insert(rel, tuple);
+
+	foreach(lc, indexes)
+	{
+		Relation	index = (Relation) lfirst(lc);
+		IndexInfo  *info = BuildIndexInfo(index);
+		Datum		key_values[INDEX_MAX_KEYS];
+		bool		key_nulls[INDEX_MAX_KEYS];
+		int			i;
+
+		for (i = 0; i < info->ii_NumIndexAttrs; i++)
+		{
+			AttrNumber	attnum = info->ii_IndexAttrNumbers[i];
+
+			if (attnum <= 0 || attnum > RelationGetDescr(rel)->natts)
+				elog(ERROR, "index \"%s\" has an unexpected column %d",
+					 RelationGetRelationName(index), attnum);
+			key_values[i] = values[attnum - 1];
+			key_nulls[i] = false;
+		}
+		(void) index_insert(index, key_values, key_nulls, &tuple->t_self, rel,
+							index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							false, info);
+	}
+	heap_freetuple(tuple);
+}
+
+/*
+ * Write one change straight into the queue tables: its "Pending" row
+ * (change holds SeqId, TableName, Op, XID) and its "PendingData" rows, the
+ * key row and the data row, either of which may be absent.  This is what
+ * the INSERT statements do, less the parsing, planning, executor start-up
+ * and snapshot per row, which were most of what capture cost.  Returns
+ * false, having written nothing, when a queue table or index is not plain
+ * (someone added a trigger, a column, an expression index...): the caller
+ * then runs the INSERT statements, which honour all of that.
+ */
+static bool
+insert_directly(CaptureQueue *queue, Datum *change, text *key, text *data)
+{
+	Relation	pending;
+	Relation	pending_data;
+	List	   *pending_indexes;
+	List	   *pending_data_indexes;
+	bool		plain;
+
+	pending = table_open(queue->pending_relid, RowExclusiveLock);
+	pending_data = table_open(queue->pending_data_relid, RowExclusiveLock);
+	plain = is_plain_queue_table(pending, pending_columns,
+								 lengthof(pending_columns));
+	plain = is_plain_queue_table(pending_data, pending_data_columns,
+								 lengthof(pending_data_columns)) && plain;
+	plain = open_plain_indexes(pending, &pending_indexes) && plain;
+	plain = open_plain_indexes(pending_data, &pending_data_indexes) && plain;
+
+	if (plain)
+	{
+		Datum		row[lengthof(pending_data_columns)];
+
+		insert_row(pending, pending_indexes, change);
+		row[0] = change[0];
+		if (key != NULL)
+		{
+			row[1] = BoolGetDatum(true);
+			row[2] = PointerGetDatum(key);
+			insert_row(pending_data, pending_data_indexes, row);
+		}
+		if (data != NULL)
+		{
+			row[1] = BoolGetDatum(false);
+			row[2] = PointerGetDatum(data);
+			insert_row(pending_data, pending_data_indexes, row);
+		}
+	}
+
+	close_indexes(pending_indexes);
+	close_indexes(pending_data_indexes);
+	table_close(pending_data, NoLock);
+	table_close(pending, NoLock);
+	return plain;
+}
+
+/*
+ * Log one change: change holds SeqId, TableName, Op and XID; key and data
+ * are the encoded old key and new row, NULL where the op has none.  Writes
+ * directly when the queue is plain, else by INSERT statements; either way
+ * as the queue's owner.
+ */
+static void
+log_change(CaptureQueue *queue, Datum *change, text *key, text *data)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		written;
+	Datum		values[6];
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(queue->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	written = insert_directly(queue, change, key, data);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (written)
+		return;
+
+	memcpy(values, change, 4 * sizeof(Datum));
+	if (key != NULL && data != NULL)
+	{
+		values[4] = PointerGetDatum(key);
+		values[5] = PointerGetDatum(data);
+		run_queue_statement(queue, PLAN_CHANGE_KEY_ROW, values, SPI_OK_INSERT, 2);
+	}
+	else if (key != NULL || data != NULL)
+	{
+		values[4] = BoolGetDatum(key != NULL);
+		values[5] = PointerGetDatum(key != NULL ? key : data);
+		run_queue_statement(queue, PLAN_CHANGE_ROW, values, SPI_OK_INSERT, 1);
+	}
+	else
+		run_queue_statement(queue, PLAN_CHANGE, values, SPI_OK_INSERT, 1);
 }
 
 /*
@@ -1106,7 +1348,9 @@ recordchange(PG_FUNCTION_ARGS)
 	TupleTableSlot *oldslot = NULL;
 	TupleTableSlot *newslot = NULL;
 	char		op;
-	Datum		values[6];
+	text	   *key = NULL;
+	text	   *data = NULL;
+	Datum		change[4];
 	int64		seqid;
 
 	check_trigger_protocol(fcinfo);
@@ -1158,40 +1402,28 @@ recordchange(PG_FUNCTION_ARGS)
 		fold_into_logged_change(queue, crel, rel, newtuple, oldtuple, oldslot))
 		return PointerGetDatum(NULL);	/* already noted by the logged change */
 
-	seqid = nextval_internal(queue->sequence_relid, false);
-	values[0] = Int64GetDatum(seqid);
-	values[1] = PointerGetDatum(crel->table_name);
-	values[2] = CharGetDatum(op);
-	values[3] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-
-	if (op == 't')
-		run_queue_statement(queue, PLAN_CHANGE, values, SPI_OK_INSERT, 1);
-	else
+	if (op != 't')
 	{
 		int			nestlevel = use_fixed_output_settings(crel);
 
-		if (op == 'u')
-		{
-			values[4] = PointerGetDatum(encode_row(crel, oldslot, true));
-			values[5] = PointerGetDatum(encode_row(crel, newslot, false));
-		}
-		else
-		{
-			values[4] = BoolGetDatum(op == 'd');
-			values[5] = PointerGetDatum(encode_row(crel, op == 'd' ? oldslot : newslot,
-												   op == 'd'));
-		}
+		if (oldslot != NULL)
+			key = encode_row(crel, oldslot, true);
+		if (newslot != NULL)
+			data = encode_row(crel, newslot, false);
 		if (nestlevel >= 0)
 			AtEOXact_GUC(true, nestlevel);
-
-		/* a nested capture may rebuild crel: keep our own copy of the name */
-		values[1] = PointerGetDatum(DatumGetTextPCopy(values[1]));
-		run_queue_statement(queue,
-							op == 'u' ? PLAN_CHANGE_KEY_ROW : PLAN_CHANGE_ROW,
-							values, SPI_OK_INSERT, op == 'u' ? 2 : 1);
-		if (oldtuple != NULL && written_by_this_transaction(oldtuple))
-			remember_logged_change(queue, rel, &oldtuple->t_self, seqid, op);
 	}
+
+	seqid = nextval_internal(queue->sequence_relid, false);
+	change[0] = Int64GetDatum(seqid);
+	/* a nested capture may rebuild crel: keep our own copy of the name */
+	change[1] = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(crel->table_name)));
+	change[2] = CharGetDatum(op);
+	change[3] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	log_change(queue, change, key, data);
+
+	if (oldtuple != NULL && written_by_this_transaction(oldtuple))
+		remember_logged_change(queue, rel, &oldtuple->t_self, seqid, op);
 
 	note_queued_change();
 	return PointerGetDatum(NULL);

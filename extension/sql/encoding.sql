@@ -115,3 +115,18 @@ SELECT data = $$"id"='1' "j"='{"k": "a\\\\b \\"q\\" it''s"}' "arr"='{"a b","c\\"
 CREATE TABLE replica.texts (LIKE texts);
 SELECT replay();
 SELECT same_as_replica('texts');
+
+-- A row too wide for a heap page: its queue row is toasted like any other.
+CREATE TABLE wide (id int PRIMARY KEY, body text);
+SELECT dbmirror_add_table('wide');
+INSERT INTO wide VALUES (1, repeat('x''y', 100000));
+UPDATE wide SET body = body || 'z' WHERE id = 1;
+SELECT n, op, key, length(data) AS data_length,
+       data = $$"id"='1' "body"='$$ || repeat('x''''y', 100000) || CASE n WHEN 2 THEN 'z' ELSE '' END || $$' $$
+           AS as_expected
+  FROM queue ORDER BY n;
+SELECT pg_column_size("Data") < octet_length("Data") AS stored_compressed
+  FROM "PendingData" ORDER BY "SeqId", "IsKey" DESC;
+CREATE TABLE replica.wide (LIKE wide);
+SELECT replay();
+SELECT same_as_replica('wide');
