@@ -1,0 +1,43 @@
+"""Scenario 6: the PendingDecoder benchmark (Benchmarks/DecoderBenchmark, owned
+by the decoder's author), built in release and run here; its figures quoted."""
+
+import re
+
+import clusters
+import processes
+
+SCRATCH = ".build-bench"
+
+
+def run(ctx):
+    command = ["swift", "run", "-c", "release", "--scratch-path", SCRATCH, "DecoderBenchmark"]
+    ctx.log("decoder: " + " ".join(command))
+    try:
+        _, out = processes.run(command, timeout=3600, what="DecoderBenchmark", cwd=clusters.REPO)
+    except Exception as error:  # noqa: BLE001 - reported in the table
+        ctx.table.row("6 decoder", "DecoderBenchmark", f"failed: {str(error).splitlines()[0][:200]}",
+                      "", None, "≥ 1 GB/s", "n/a")
+        return None
+    ctx.record("DecoderBenchmark output", out.stdout)
+    lines = [ln.strip() for ln in out.stdout.splitlines() if re.search(r"[MG]B/s", ln)]
+    if not lines:
+        ctx.table.row("6 decoder", "DecoderBenchmark", "no MB/s figure in its output (see evidence.txt)",
+                      "", None, "≥ 1 GB/s", "n/a")
+        return None
+    for ln in lines:
+        mbps = megabytes_per_second(ln)
+        rows = re.search(r"([\d,.]+)\s*([kM]?)\s*rows/s", ln)
+        rows_text = f"{rows.group(1)}{rows.group(2)} rows/s" if rows else ""
+        ctx.table.row("6 decoder", ln[:100], f"{mbps:,.0f} MB/s {rows_text}".strip() if mbps else ln[:60],
+                      "", None, "≥ 1 GB/s (1,000 MB/s)",
+                      ("PASS" if mbps >= 1000 else "MISS") if mbps else "n/a")
+    return out.stdout
+
+
+def megabytes_per_second(line):
+    m = re.search(r"([\d,]+(?:\.\d+)?)\s*(MB|GB)/s", line)
+    if not m:
+        return None
+    v = float(m.group(1).replace(",", ""))
+    return v * 1000 if m.group(2) == "GB" else v
+
