@@ -46,23 +46,38 @@ enum Command {
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: resolve(executable))
-        process.arguments = arguments
+        // posix_spawn and waitpid on the child alone: Foundation's Process
+        // waits for grandchildren too, and pg_ctl leaves a server running.
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
-        process.environment = env
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
+        let inPath: String
         if let input {
             let inFile = dir.appendingPathComponent("stdin")
             try input.write(to: inFile, atomically: true, encoding: .utf8)
-            process.standardInput = try FileHandle(forReadingFrom: inFile)
+            inPath = inFile.path
         } else {
-            process.standardInput = FileHandle.nullDevice
+            inPath = "/dev/null"
         }
-        try process.run()
-        return RunningCommand(process: process, directory: dir, description: ([executable] + arguments).joined(separator: " "))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, out.path, O_WRONLY | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, err.path, O_WRONLY | O_TRUNC, 0o644)
+
+        let path = resolve(executable)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard rc == 0 else {
+            throw HarnessError(description: "cannot start \(path): \(String(cString: strerror(rc)))")
+        }
+        return RunningCommand(pid: pid, directory: dir, description: ([executable] + arguments).joined(separator: " "))
     }
 
     /// Finds a program on PATH (and in PostgreSQL's bindir) unless given a path.
@@ -80,21 +95,34 @@ enum Command {
 
 /// A child process started by `Command.start`.
 final class RunningCommand: @unchecked Sendable {
-    let process: Process
+    let pid: pid_t
     let directory: URL
     let description: String
+    private var exitStatus: Int32?
 
-    init(process: Process, directory: URL, description: String) {
-        self.process = process
+    init(pid: pid_t, directory: URL, description: String) {
+        self.pid = pid
         self.directory = directory
         self.description = description
     }
 
-    var pid: Int32 { process.processIdentifier }
+    /// Whether the child has not ended yet (reaps it when it has).
+    var isRunning: Bool {
+        if exitStatus != nil { return false }
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid {
+            // Exit code, or 128 + signal as a shell reports it.
+            let signal = status & 0x7f
+            exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
+            return false
+        }
+        return r == 0
+    }
 
     /// Sends `signal` to the child.
     func kill(_ signal: Int32) {
-        _ = Foundation.kill(process.processIdentifier, signal)
+        _ = Glibc.kill(pid, signal)
     }
 
     /// What the child has written to stderr so far.
@@ -105,19 +133,19 @@ final class RunningCommand: @unchecked Sendable {
     /// Waits for the child to end; kills it and throws after `timeout` seconds.
     func wait(timeout: Double = 300) throws -> CommandOutput {
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
+        while isRunning {
             if Date() > deadline {
-                process.terminate()
+                kill(SIGTERM)
                 Thread.sleep(forTimeInterval: 0.5)
-                if process.isRunning { kill(SIGKILL) }
+                if isRunning { kill(SIGKILL) }
+                while isRunning { Thread.sleep(forTimeInterval: 0.01) }
                 throw HarnessError(description: "timed out after \(timeout) s: \(description)\n\(currentStderr())")
             }
-            Thread.sleep(forTimeInterval: 0.01)
+            Thread.sleep(forTimeInterval: 0.005)
         }
-        process.waitUntilExit()
         let out = (try? String(contentsOf: directory.appendingPathComponent("stdout"), encoding: .utf8)) ?? ""
         let err = currentStderr()
         try? FileManager.default.removeItem(at: directory)
-        return CommandOutput(status: process.terminationStatus, stdout: out, stderr: err)
+        return CommandOutput(status: exitStatus ?? -1, stdout: out, stderr: err)
     }
 }
