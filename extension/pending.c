@@ -158,26 +158,43 @@ typedef struct CaptureRelation
 } CaptureRelation;
 
 /*
- * A logged update or delete whose old tuple this transaction created, so
- * that an earlier change to the row may still fire after it and must then
- * be folded into it.  The key is the old tuple's physical address; the
- * relfilenode keeps addresses from before a rewrite from matching.
+ * The logged changes an event may have to be folded into, by the tuple
+ * they start from.  An entry is either
+ *
+ *   - a logged update or delete, keyed by its old tuple (the first version
+ *     it covers), remembered only when this transaction wrote that tuple,
+ *     since only then can an earlier change to the row still fire; or
+ *   - "absorbed": the new tuple of an event not fired yet whose change a
+ *     logged change already covers, so the event is to be dropped when it
+ *     fires (see fold_into_logged_change()).
+ *
+ * The key is a physical tuple address; the relfilenode keeps addresses
+ * from before a table rewrite from matching.
  */
 typedef struct LoggedChangeKey
 {
 	Oid			namespace_oid;	/* which queue */
 	Oid			relid;
 	Oid			relfilenode;
-	ItemPointerData tid;		/* the change's old tuple */
+	ItemPointerData tid;
 } LoggedChangeKey;
 
 typedef struct LoggedChange
 {
 	LoggedChangeKey key;		/* hash key: must be first */
-	int64		seqid;
+	bool		absorbed;		/* an event to drop, not a change */
 	char		op;				/* 'u' or 'd' */
+	int64		seqid;
 	SubTransactionId subid;		/* (sub)transaction that wrote it last */
 } LoggedChange;
+
+/* What became of a tuple this transaction wrote. */
+typedef enum TupleFate
+{
+	TUPLE_LIVE,					/* not superseded (or not by us) */
+	TUPLE_UPDATED,				/* updated again by this transaction */
+	TUPLE_DELETED				/* deleted (or moved away) by this transaction */
+} TupleFate;
 
 /* Queues of this backend. */
 static CaptureQueue *queues = NULL;
@@ -1128,27 +1145,29 @@ use_fixed_output_settings(CaptureRelation *crel)
 }
 
 /*
- * Is the tuple at tid, which this transaction wrote, already superseded by
- * an update or delete of this same transaction?  Reads the live tuple
- * header: a lock-only xmax does not count, nor does one of an aborted
- * subtransaction (TransactionIdIsCurrentTransactionId is false for it).
+ * What became of the tuple at tid, which this transaction wrote: still
+ * live, or updated (*next is then the newer version) or deleted by this
+ * same transaction.  Reads the live tuple header by tid: a lock-only xmax
+ * does not count, nor does the xmax of an aborted subtransaction
+ * (TransactionIdIsCurrentTransactionId is false for it).  Without tids to
+ * follow (another table access method) every tuple counts as live.
  */
-static bool
-superseded_by_this_transaction(Relation rel, ItemPointer tid)
+static TupleFate
+tuple_fate(Relation rel, ItemPointer tid, ItemPointer next)
 {
 	HeapTupleData tuple;
 	Buffer		buffer;
-	bool		result = false;
+	TupleFate	fate = TUPLE_LIVE;
 
 	if (rel->rd_rel->relam != HEAP_TABLE_AM_OID)
-		return false;
+		return TUPLE_LIVE;
 
 	tuple.t_self = *tid;
 	if (!heap_fetch(rel, SnapshotAny, &tuple, &buffer, true))
 	{
 		if (BufferIsValid(buffer))
 			ReleaseBuffer(buffer);
-		return false;
+		return TUPLE_LIVE;
 	}
 
 	LockBuffer(buffer, BUFFER_LOCK_SHARE);
@@ -1157,15 +1176,25 @@ superseded_by_this_transaction(Relation rel, ItemPointer tid)
 	{
 		TransactionId xmax = HeapTupleHeaderGetUpdateXid(tuple.t_data);
 
-		result = TransactionIdIsValid(xmax) &&
-			TransactionIdIsCurrentTransactionId(xmax);
+		if (TransactionIdIsValid(xmax) &&
+			TransactionIdIsCurrentTransactionId(xmax))
+		{
+			if (HeapTupleHeaderIndicatesMovedPartitions(tuple.t_data) ||
+				ItemPointerEquals(&tuple.t_data->t_ctid, tid))
+				fate = TUPLE_DELETED;
+			else
+			{
+				*next = tuple.t_data->t_ctid;
+				fate = TUPLE_UPDATED;
+			}
+		}
 	}
 	UnlockReleaseBuffer(buffer);
-	return result;
+	return fate;
 }
 
 /*
- * Fill the hash key of a change whose old tuple sits at tid.
+ * Fill the hash key for the tuple at tid.
  */
 static void
 make_logged_change_key(LoggedChangeKey *key, CaptureQueue *queue,
@@ -1179,11 +1208,11 @@ make_logged_change_key(LoggedChangeKey *key, CaptureQueue *queue,
 }
 
 /*
- * Remember a logged update or delete whose old tuple is at tid.
+ * Enter (or overwrite) the hash entry for the tuple at tid, written by the
+ * current subtransaction.
  */
-static void
-remember_logged_change(CaptureQueue *queue, Relation rel, ItemPointer tid,
-					   int64 seqid, char op)
+static LoggedChange *
+enter_logged_change(CaptureQueue *queue, Relation rel, ItemPointer tid)
 {
 	LoggedChangeKey key;
 	LoggedChange *change;
@@ -1201,11 +1230,50 @@ remember_logged_change(CaptureQueue *queue, Relation rel, ItemPointer tid,
 
 	make_logged_change_key(&key, queue, rel, tid);
 	change = hash_search(logged_changes, &key, HASH_ENTER, NULL);
-	change->seqid = seqid;
-	change->op = op;
+	change->absorbed = false;
+	change->op = '\0';
+	change->seqid = 0;
 	change->subid = GetCurrentSubTransactionId();
 	if (change->subid > logged_changes_max_subid)
 		logged_changes_max_subid = change->subid;
+	return change;
+}
+
+/*
+ * Remember a logged update or delete whose old tuple is at tid.
+ */
+static void
+remember_logged_change(CaptureQueue *queue, Relation rel, ItemPointer tid,
+					   int64 seqid, char op)
+{
+	LoggedChange *change = enter_logged_change(queue, rel, tid);
+
+	change->seqid = seqid;
+	change->op = op;
+}
+
+/*
+ * Return the hash entry for the tuple at tid, or NULL.
+ */
+static LoggedChange *
+find_logged_change(CaptureQueue *queue, Relation rel, ItemPointer tid)
+{
+	LoggedChangeKey key;
+
+	make_logged_change_key(&key, queue, rel, tid);
+	return hash_search(logged_changes, &key, HASH_FIND, NULL);
+}
+
+/*
+ * Forget the hash entry for the tuple at tid.
+ */
+static void
+forget_logged_change(CaptureQueue *queue, Relation rel, ItemPointer tid)
+{
+	LoggedChangeKey key;
+
+	make_logged_change_key(&key, queue, rel, tid);
+	hash_search(logged_changes, &key, HASH_REMOVE, NULL);
 }
 
 /*
@@ -1231,37 +1299,77 @@ note_queued_change(void)
 }
 
 /*
- * Fold an insert or update whose new tuple is already superseded into the
- * logged change that superseded it, if that change was logged.  Returns
- * false when it was not (it fires later, and this event is logged first
- * as usual).
+ * An insert or update event fires.  If the row has changed again since,
+ * and a later change of it is already logged, merge this event into the
+ * first such change instead of logging it after it, and return true.
+ * Return false when there is nothing to merge into: the event is then
+ * logged as usual, before the later changes that fire later.
+ *
+ * From the event's new tuple, follow the row's versions written by this
+ * transaction until one starts a logged change:
  *
  *   update then update/delete: the logged change now starts from this
  *       event's old key;
  *   insert then update: the logged update becomes an insert of its row;
  *   insert then delete: the logged delete goes, nothing happened.
+ *
+ * When the logged change starts further on, the events between (which
+ * have not fired, or they would be logged, or merged, themselves) are
+ * covered by the merged change too: their new tuples are entered as
+ * "absorbed", and those events are dropped when they fire.
  */
 static bool
 fold_into_logged_change(CaptureQueue *queue, CaptureRelation *crel,
 						Relation rel, HeapTuple newtuple,
 						HeapTuple oldtuple, TupleTableSlot *oldslot)
 {
-	LoggedChangeKey key;
+	ItemPointerData tid = newtuple->t_self;
+	ItemPointerData next;
+	List	   *gap = NIL;
+	ListCell   *lc;
 	LoggedChange *change;
 	Datum		values[3];
 	int64		seqid;
 	char		op;
 
-	if (logged_changes == NULL)
+	/* with nothing remembered there is nothing to merge into */
+	if (logged_changes == NULL || hash_get_num_entries(logged_changes) == 0)
 		return false;
-	make_logged_change_key(&key, queue, rel, &newtuple->t_self);
-	change = hash_search(logged_changes, &key, HASH_FIND, NULL);
-	if (change == NULL)
-		return false;
+
+	for (;;)
+	{
+		TupleFate	fate = tuple_fate(rel, &tid, &next);
+
+		if (fate == TUPLE_LIVE)
+			return false;
+		change = find_logged_change(queue, rel, &tid);
+		if (change != NULL)
+			break;
+		if (fate == TUPLE_DELETED)
+			return false;
+		tid = next;
+		gap = lappend(gap, palloc(sizeof(ItemPointerData)));
+		*(ItemPointer) llast(gap) = next;
+	}
+
+	if (change->absorbed)
+	{
+		/* an absorbed tuple is the new tuple of exactly one event: this one */
+		if (gap != NIL)
+			elog(ERROR, "dbmirror found an absorbed change past unlogged versions");
+		forget_logged_change(queue, rel, &tid);
+		return true;
+	}
 
 	seqid = change->seqid;
 	op = change->op;
-	hash_search(logged_changes, &key, HASH_REMOVE, NULL);
+	if (gap == NIL)
+		forget_logged_change(queue, rel, &tid);
+	else
+	{
+		foreach(lc, gap)
+			enter_logged_change(queue, rel, (ItemPointer) lfirst(lc))->absorbed = true;
+	}
 
 	values[0] = Int64GetDatum(seqid);
 	if (oldtuple != NULL)
@@ -1286,6 +1394,7 @@ fold_into_logged_change(CaptureQueue *queue, CaptureRelation *crel,
 		values[1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 		run_queue_statement(queue, PLAN_DROP_CHANGE, values, SPI_OK_DELETE, 1);
 	}
+	list_free_deep(gap);
 	return true;
 }
 
@@ -1398,7 +1507,6 @@ recordchange(PG_FUNCTION_ARGS)
 
 	/* a change already superseded by a logged one is folded into it */
 	if (newtuple != NULL &&
-		superseded_by_this_transaction(rel, &newtuple->t_self) &&
 		fold_into_logged_change(queue, crel, rel, newtuple, oldtuple, oldslot))
 		return PointerGetDatum(NULL);	/* already noted by the logged change */
 
