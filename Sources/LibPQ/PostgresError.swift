@@ -111,10 +111,14 @@ extension PostgresError {
         )
     }
 
+    /// libpq's message as one line: its line breaks and indentation become
+    /// single spaces, so a log line stays one line.
     static func trimmed(_ cString: UnsafePointer<CChar>?) -> String? {
         guard let cString else { return nil }
-        var text = String(cString: cString)
-        while let last = text.last, last.isWhitespace { text.removeLast() }
+        let pieces = String(cString: cString).split(whereSeparator: { $0 == "\n" || $0 == "\t" || $0 == "\r" })
+        let text = pieces.map { piece in
+            piece.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()
+        }.filter { !$0.isEmpty }.map { String($0) }.joined(separator: " ")
         return text.isEmpty ? nil : text
     }
 }

@@ -120,7 +120,8 @@ final class HostReplicator {
             try SequenceSync.apply(batch.sequences, on: slave.connection)
             let lsn = try slave.commit(masterID: masterID, snapshot: batch.current,
                                        lastXID: last?.xid, lastSeqID: last?.seqID)
-            unrecorded = (batch.current, last?.xid, lsn)
+            // An empty batch still advances the snapshot; the last XID stays.
+            unrecorded = (batch.current, last?.xid ?? unrecorded?.lastXID, lsn)
         } catch {
             slave.rollback()
             throw error
@@ -145,6 +146,16 @@ final class HostReplicator {
     /// flushed its commit (so cleanup never drops changes a crashed slave
     /// would still need).
     func recordIfDurable(assumeDurable: Bool = false) throws(ReplayError) {
+        do throws(ReplayError) {
+            try record(assumeDurable: assumeDurable)
+        } catch {
+            var error = error
+            error.host = host.name
+            throw error
+        }
+    }
+
+    private func record(assumeDurable: Bool) throws(ReplayError) {
         guard let pending = unrecorded, let slave, let master else { return }
         if !assumeDurable {
             guard try slave.isDurable(pending.lsn) else { return }

@@ -121,7 +121,9 @@ final class QueueReader {
                     return try PendingRow(decoding: bytes)
                 }
             } catch {
-                throw ReplayError(.change, "undecodable \(what) in \"PendingData\": \(error)", change: position)
+                let column = error.columnIndex.map { ", column #\($0)" } ?? ""
+                throw ReplayError(.change, "undecodable \(what) in \"PendingData\" at byte offset \(error.offset)\(column): \(error)",
+                                  change: position)
             }
         }
         let key = try decode(4, "key row")
