@@ -122,15 +122,19 @@ BEGIN
                   DETAIL = 'The slaves find the rows to update and delete by primary key.',
                   HINT = 'Add a primary key to the table.';
     END IF;
-    SELECT t.tgname INTO other FROM pg_catalog.pg_trigger t
+    -- any capture trigger but ours, of this queue or of another one
+    SELECT t.tgname INTO other
+      FROM pg_catalog.pg_trigger t
+      JOIN pg_catalog.pg_proc f ON f.oid = t.tgfoid
      WHERE t.tgrelid = tab
-       AND t.tgfoid = pg_catalog.to_regprocedure(capture)
-       AND t.tgname NOT IN ('!dbmirror_capture', '!dbmirror_truncate')
+       AND f.prosrc = 'recordchange' AND f.probin = '$libdir/pending'
+       AND (f.oid IS DISTINCT FROM pg_catalog.to_regprocedure(capture)
+            OR t.tgname NOT IN ('!dbmirror_capture', '!dbmirror_truncate'))
      LIMIT 1;
     IF other IS NOT NULL THEN
         RAISE EXCEPTION 'table "%" already has capture trigger "%"', tab, other
             USING ERRCODE = 'duplicate_object',
-                  HINT = 'Drop that trigger first: two capture triggers record every change twice.';
+                  HINT = 'Drop that trigger first: a table is captured once, into one queue.';
     END IF;
     EXECUTE pg_catalog.format(
         'CREATE OR REPLACE TRIGGER "!dbmirror_capture" '

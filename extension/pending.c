@@ -217,6 +217,13 @@ static SubTransactionId notify_subid = InvalidSubTransactionId;
 
 static bool callbacks_registered = false;
 
+/*
+ * How many queue statements are executing (a trigger on a queue table can
+ * make the capture run again inside one): their plans must not be freed.
+ * Reset when the transaction ends, since an error skips the decrement.
+ */
+static int	running_statements = 0;
+
 
 /*
  * Mark cached tables and queues stale after a relcache invalidation;
@@ -299,6 +306,7 @@ transaction_callback(XactEvent event, void *arg)
 			logged_changes = NULL;
 			logged_changes_max_subid = InvalidSubTransactionId;
 			notify_subid = InvalidSubTransactionId;
+			running_statements = 0;
 			break;
 		default:
 			break;
@@ -412,9 +420,20 @@ get_queue(Oid func_oid)
 				 queue->namespace_oid);
 		quoted = MemoryContextStrdup(TopMemoryContext, quote_identifier(nspname));
 
-		/* a renamed schema makes the statements' text wrong: prepare anew */
-		if (queue->quoted_namespace == NULL ||
-			strcmp(queue->quoted_namespace, quoted) != 0)
+		/*
+		 * A renamed schema makes the statements' text wrong: prepare them
+		 * anew, once none of them is executing.
+		 */
+		queue->name_valid = true;
+		if (queue->quoted_namespace != NULL &&
+			strcmp(queue->quoted_namespace, quoted) == 0)
+			pfree(quoted);
+		else if (running_statements > 0)
+		{
+			pfree(quoted);
+			queue->name_valid = false;	/* retry next time */
+		}
+		else
 		{
 			for (i = 0; i < NUM_QUEUE_PLANS; i++)
 			{
@@ -426,9 +445,6 @@ get_queue(Oid func_oid)
 				pfree(queue->quoted_namespace);
 			queue->quoted_namespace = quoted;
 		}
-		else
-			pfree(quoted);
-		queue->name_valid = true;
 	}
 
 	if (!queue->catalog_valid)
@@ -591,7 +607,9 @@ run_queue_statement(CaptureQueue *queue, QueuePlan which, Datum *values,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	running_statements++;
 	rc = SPI_execute_plan(queue_plan(queue, which), values, NULL, false, 0);
+	running_statements--;
 	if (rc != expected_result)
 		elog(ERROR, "dbmirror queue statement %d failed: %s",
 			 (int) which, SPI_result_code_string(rc));
