@@ -17,6 +17,20 @@ public struct ParameterBuffer: Sendable {
 
     public var count: Int { offsets.count }
 
+    /// The parameters as text (nil for NULL), for tests and diagnostics.
+    public var values: [String?] {
+        offsets.enumerated().map { i, offset in
+            guard offset >= 0 else { return nil }
+            let end = i + 1 < offsets.count ? nextStart(after: i) : bytes.count
+            return String(decoding: bytes[offset..<(end - 1)], as: UTF8.self)
+        }
+    }
+
+    /// Where the next non-NULL parameter after `index` starts (or the end).
+    private func nextStart(after index: Int) -> Int {
+        offsets[(index + 1)...].first { $0 >= 0 } ?? bytes.count
+    }
+
     public mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
         offsets.removeAll(keepingCapacity: true)

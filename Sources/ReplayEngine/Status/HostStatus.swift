@@ -37,6 +37,21 @@ public struct HostStatus: Sendable, Codable, Equatable {
         case errorAt = "error_at"
     }
 
+    /// Every key is written, absent values as null, so readers see one shape.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(host, forKey: .host)
+        try container.encode(conninfo, forKey: .conninfo)
+        try container.encode(lastAppliedXID, forKey: .lastAppliedXID)
+        try container.encode(appliedAt, forKey: .appliedAt)
+        try container.encode(queuedTransactions, forKey: .queuedTransactions)
+        try container.encode(queuedRows, forKey: .queuedRows)
+        try container.encode(secondsBehind, forKey: .secondsBehind)
+        try container.encode(state, forKey: .state)
+        try container.encode(error, forKey: .error)
+        try container.encode(errorAt, forKey: .errorAt)
+    }
+
     /// The state as one phrase: "caught up", "behind", "error: …".
     public var stateText: String {
         switch state {

@@ -1,0 +1,60 @@
+import Testing
+@testable import ReplayEngine
+
+@Suite("SQL text: identifiers, statements, COPY escaping")
+struct SQLTextTests {
+    @Test("identifiers are always quoted and embedded quotes doubled")
+    func quoting() {
+        #expect(SQLIdentifier.quote("items") == #""items""#)
+        #expect(SQLIdentifier.quote("Order Lines") == #""Order Lines""#)
+        #expect(SQLIdentifier.quote(#"a"b"#) == #""a""b""#)
+        #expect(SQLIdentifier.quote(#"""#) == #""""""#)
+        #expect(SQLIdentifier.quote("select") == #""select""#)
+        #expect(SQLIdentifier.quote("Grüße") == "\"Grüße\"")
+        #expect(SQLIdentifier.quote(schema: "my schema", name: #"t"1"#) == #""my schema"."t""1""#)
+    }
+
+    @Test("statements number their parameters data first, then key")
+    func statements() {
+        #expect(StatementText.insert(table: #""public"."t""#, columns: [#""a""#, #""b""#], overridingSystemValue: false)
+                == #"INSERT INTO "public"."t" ("a", "b") VALUES ($1, $2)"#)
+        #expect(StatementText.insert(table: "T", columns: [#""id""#], overridingSystemValue: true)
+                == #"INSERT INTO T ("id") OVERRIDING SYSTEM VALUE VALUES ($1)"#)
+        #expect(StatementText.update(table: "T", set: [#""a""#, #""b""#], key: [#""k1""#, #""k2""#])
+                == #"UPDATE T SET "a" = $1, "b" = $2 WHERE "k1" = $3 AND "k2" = $4"#)
+        #expect(StatementText.delete(table: "T", key: [#""k""#]) == #"DELETE FROM T WHERE "k" = $1"#)
+        #expect(StatementText.replace(table: "T", columns: [(#""id""#, "integer"), (#""v""#, "text")], key: [#""id""#])
+                == #"WITH old AS (DELETE FROM T WHERE "id" = $3 RETURNING 1) INSERT INTO T ("id", "v") OVERRIDING SYSTEM VALUE SELECT $1::integer, $2::text FROM old"#)
+        #expect(StatementText.truncate(tables: [("A", false), ("P", true)]) == "TRUNCATE ONLY A, P")
+        #expect(StatementText.copy(table: "T", columns: [#""a""#]) == #"COPY T ("a") FROM STDIN"#)
+    }
+
+    private func copyText(_ value: String?) -> String {
+        var buffer: [UInt8] = []
+        if var value {
+            value.withUTF8 { CopyText.appendValue(UnsafeRawBufferPointer($0), to: &buffer) }
+        } else {
+            CopyText.appendValue(nil, to: &buffer)
+        }
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    @Test("COPY text escapes backslash, tab, newline and carriage return, and writes NULL as \\N")
+    func copyEscaping() {
+        #expect(copyText(nil) == #"\N"#)
+        #expect(copyText("") == "")
+        #expect(copyText(#"\N"#) == #"\\N"#, "a value that looks like NULL must not read as NULL")
+        #expect(copyText("a\tb\nc\rd\\e") == #"a\tb\nc\rd\\e"#)
+        #expect(copyText("plain 'quoted' \"x\" 日本") == "plain 'quoted' \"x\" 日本")
+        #expect(copyText("\\.") == #"\\."#, "an end-of-data marker cannot appear in the data")
+        #expect(copyText("\n\n") == #"\n\n"#)
+    }
+
+    @Test("a COPY error's context gives the failing data line")
+    func copyLine() {
+        #expect(CopyText.lineNumber(inContext: #"COPY t, line 17, column v: "x""#) == 17)
+        #expect(CopyText.lineNumber(inContext: "COPY t, line 3") == 3)
+        #expect(CopyText.lineNumber(inContext: "SQL function f") == nil)
+        #expect(CopyText.lineNumber(inContext: nil) == nil)
+    }
+}
