@@ -49,7 +49,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
-#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/bytea.h"
 #include "utils/float.h"
@@ -188,6 +187,13 @@ typedef struct LoggedChange
 	SubTransactionId subid;		/* (sub)transaction that wrote it last */
 } LoggedChange;
 
+/* An index of a queue table, open for insertion. */
+typedef struct OpenIndex
+{
+	Relation	index;
+	IndexInfo  *info;			/* NULL unless the index is plain */
+} OpenIndex;
+
 /* What became of a tuple this transaction wrote. */
 typedef enum TupleFate
 {
@@ -266,8 +272,9 @@ relation_invalidated(Datum arg, Oid relid)
 }
 
 /*
- * A schema was renamed or dropped: queues re-read their schema's name
- * (and so the text of their statements) on next use.
+ * A schema changed, maybe renamed: queues re-read their schema's name (and
+ * so the text of their statements), and tables their quoted name, on next
+ * use.  Renaming a schema invalidates no relcache entry, hence this.
  */
 static void
 namespace_invalidated(Datum arg, int cacheid, uint32 hashvalue)
@@ -276,6 +283,7 @@ namespace_invalidated(Datum arg, int cacheid, uint32 hashvalue)
 
 	for (queue = queues; queue != NULL; queue = queue->next)
 		queue->name_valid = false;
+	relation_invalidated((Datum) 0, InvalidOid);
 }
 
 /*
@@ -658,7 +666,8 @@ is_plain_queue_table(Relation rel, const QueueColumn *columns, int ncolumns)
 }
 
 /*
- * Open the indexes of a queue table for insertion, into *indexes.  Returns
+ * Open the indexes of a queue table for insertion, into *indexes (a list
+ * of OpenIndex).  Returns
  * false if one is more than plain columns: expressions, a predicate, an
  * exclusion constraint or a deferred uniqueness check.  As the executor
  * does, indexes not yet ready for inserts are left out.
@@ -676,16 +685,23 @@ open_plain_indexes(Relation rel, List **indexes)
 		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
 		Form_pg_index form = index->rd_index;
 
+		OpenIndex  *open;
+
 		if (!form->indisready)
 		{
 			index_close(index, NoLock);
 			continue;
 		}
-		*indexes = lappend(*indexes, index);
+		open = palloc(sizeof(OpenIndex));
+		open->index = index;
+		open->info = NULL;
+		*indexes = lappend(*indexes, open);
 		if (!form->indimmediate || form->indisexclusion ||
 			!heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
 			!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
 			plain = false;
+		else
+			open->info = BuildIndexInfo(index);
 	}
 	list_free(oids);
 	return plain;
@@ -701,8 +717,8 @@ close_indexes(List *indexes)
 	ListCell   *lc;
 
 	foreach(lc, indexes)
-		index_close((Relation) lfirst(lc), NoLock);
-	list_free(indexes);
+		index_close(((OpenIndex *) lfirst(lc))->index, NoLock);
+	list_free_deep(indexes);
 }
 
 /*
@@ -720,8 +736,8 @@ insert_row(Relation rel, List *indexes, Datum *values)
 
 	foreach(lc, indexes)
 	{
-		Relation	index = (Relation) lfirst(lc);
-		IndexInfo  *info = BuildIndexInfo(index);
+		Relation	index = ((OpenIndex *) lfirst(lc))->index;
+		IndexInfo  *info = ((OpenIndex *) lfirst(lc))->info;
 		Datum		key_values[INDEX_MAX_KEYS];
 		bool		key_nulls[INDEX_MAX_KEYS];
 		int			i;
