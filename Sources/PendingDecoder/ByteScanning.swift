@@ -57,6 +57,14 @@ func firstDelimiterOrSuspect(
         }
         offset &+= 16
     }
+    if offset &+ 8 <= end {
+        let a = loadWord(base, offset)
+        let hits = zeroBytes(a ^ firstMask) | zeroBytes(a ^ secondMask) | zeroBytes(a) | (a & highBits)
+        if hits != 0 {
+            return offset &+ (hits.trailingZeroBitCount &>> 3)
+        }
+        offset &+= 8
+    }
     while offset < end {
         let byte = loadByte(base, offset)
         if byte == first || byte == second || byte == Byte.nul || byte >= 0x80 {
@@ -140,4 +148,44 @@ func endOfUTF8Sequence(_ base: UnsafeRawPointer, at offset: Int, end: Int) -> In
         next += 1
     }
     return next
+}
+
+/// Copies `count` bytes; short copies stay inline instead of calling memmove.
+@inline(__always)
+func copyBytes(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, _ count: Int) {
+    if count >= 8 {
+        if count <= 16 {
+            // Two possibly overlapping words cover 8...16 bytes.
+            destination.storeBytes(of: source.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            (destination + count - 8).storeBytes(
+                of: (source + count - 8).loadUnaligned(as: UInt64.self), as: UInt64.self)
+        } else {
+            destination.copyMemory(from: source, byteCount: count)
+        }
+        return
+    }
+    var index = 0
+    while index < count {
+        destination.storeBytes(of: loadByte(source, index), toByteOffset: index, as: UInt8.self)
+        index &+= 1
+    }
+}
+
+/// Whether `length` bytes at `a` equal those at `b`.
+@inline(__always)
+func memoryEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ length: Int) -> Bool {
+    var index = 0
+    while index &+ 8 <= length {
+        if a.loadUnaligned(fromByteOffset: index, as: UInt64.self) != b.loadUnaligned(fromByteOffset: index, as: UInt64.self) {
+            return false
+        }
+        index &+= 8
+    }
+    while index < length {
+        if loadByte(a, index) != loadByte(b, index) {
+            return false
+        }
+        index &+= 1
+    }
+    return true
 }

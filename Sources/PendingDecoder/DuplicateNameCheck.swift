@@ -5,14 +5,16 @@
 // when the names they stand for are equal.
 //
 // Rows of up to `pairwiseLimit` columns compare each new name with the earlier
-// ones (length and a cheap fingerprint first, bytes only on a match). Wider rows
-// switch to an open-addressing table over the fingerprints, in caller-provided
-// (stack) memory up to `stackCapacity` names and on the heap beyond that.
+// ones (length, then first byte, then the bytes): no hashing at all. Wider rows
+// switch to an open-addressing table over a cheap fingerprint of each name, in
+// caller-provided (stack) memory up to `stackCapacity` names and on the heap
+// beyond that.
 
-/// One name seen so far: where its raw bytes are and a fingerprint of them.
+/// One name seen so far: where its raw bytes are and a fingerprint of them
+/// (computed only once the row is wide enough to need the table).
 struct NameEntry {
-    var start: Int
-    var length: Int
+    var start: UInt32
+    var length: UInt32
     var fingerprint: UInt32
 }
 
@@ -20,94 +22,104 @@ struct NameEntry {
 struct DuplicateNameCheck {
     /// Up to this many names, compare pairwise.
     static let pairwiseLimit = 16
-    /// Names kept in caller-provided memory; the table holds twice as many slots.
-    static let stackCapacity = 128
+    /// Names kept in caller-provided memory (64 × 12 bytes, so that the stack
+    /// allocation stays under the 1 KiB that needs no stack-space check).
+    static let stackCapacity = 64
+    /// Slots of the stack table: twice the names, a power of two.
+    static let stackSlots = 128
 
     private let base: UnsafeRawPointer
     private let entries: UnsafeMutableBufferPointer<NameEntry>
-    private let slots: UnsafeMutableBufferPointer<Int32>
+    private let slots: UnsafeMutableBufferPointer<Int16>
     private var count = 0
     private var overflow: Overflow?
 
-    /// `entries` must hold `stackCapacity` names and `slots` `2 * stackCapacity` slots;
-    /// both stay uninitialized until needed.
+    /// `entries` must hold `stackCapacity` names and `slots` `stackSlots` slots (a
+    /// power of two); both may be uninitialized.
     init(
-        base: UnsafeRawPointer,
-        entries: UnsafeMutableBufferPointer<NameEntry>,
-        slots: UnsafeMutableBufferPointer<Int32>
+        base: UnsafeRawPointer, entries: UnsafeMutableBufferPointer<NameEntry>, slots: UnsafeMutableBufferPointer<Int16>
     ) {
         self.base = base
         self.entries = entries
         self.slots = slots
     }
 
-    /// Records the raw name at `start..<start + length` and returns false if the row
-    /// already had it.
+    /// Records the raw name at `start..<start + length` (offsets below 2^31) and
+    /// returns false if the row already had it.
+    @inline(__always)
     mutating func insert(start: Int, length: Int) -> Bool {
-        let entry = NameEntry(start: start, length: length, fingerprint: fingerprint(start, length))
-        if var overflow {
-            self.overflow = nil
-            defer { self.overflow = overflow }
-            return overflow.insert(entry, base: base)
-        }
         if count < Self.pairwiseLimit {
+            let first = loadByte(base, start)
             var index = 0
             while index < count {
-                if matches(entries[index], entry) {
+                let old = entries[index]
+                if Int(old.length) == length, loadByte(base, Int(old.start)) == first,
+                    memoryEqual(base + Int(old.start), base + start, length)
+                {
                     return false
                 }
-                index += 1
+                index &+= 1
             }
-            entries[count] = entry
-            count += 1
-            if count == Self.pairwiseLimit {
-                buildTable()
-            }
+            entries[count] = NameEntry(start: UInt32(start), length: UInt32(length), fingerprint: 0)
+            count &+= 1
             return true
         }
+        return insertWide(start: start, length: length)
+    }
+
+    private mutating func insertWide(start: Int, length: Int) -> Bool {
+        let entry = NameEntry(
+            start: UInt32(start), length: UInt32(length), fingerprint: nameFingerprint(base, start, length))
+        if var spilled = overflow {
+            overflow = nil
+            defer { overflow = spilled }
+            return spilled.insert(entry, base: base)
+        }
+        if count == Self.pairwiseLimit {
+            buildTable()
+        }
         if count == Self.stackCapacity {
-            var spilled = Overflow(entries: UnsafeBufferPointer(rebasing: entries[0..<count]), base: base)
+            var spilled = Overflow(entries: UnsafeBufferPointer(rebasing: entries[0..<count]))
             let inserted = spilled.insert(entry, base: base)
             overflow = spilled
             return inserted
         }
-        let mask = slots.count - 1
+        let mask = Self.stackSlots - 1
         var slot = Int(entry.fingerprint) & mask
         while true {
-            let occupant = slots[slot]
+            let occupant = Int(slots[slot])
             if occupant < 0 {
-                slots[slot] = Int32(count)
+                slots[slot] = Int16(count)
                 entries[count] = entry
                 count += 1
                 return true
             }
-            if matches(entries[Int(occupant)], entry) {
+            if sameName(entries[occupant], entry, base: base) {
                 return false
             }
             slot = (slot + 1) & mask
         }
     }
 
+    /// Fingerprints the names seen so far and files them in the stack table.
     private mutating func buildTable() {
         slots.update(repeating: -1)
-        let mask = slots.count - 1
+        let mask = Self.stackSlots - 1
         for index in 0..<count {
+            entries[index].fingerprint = nameFingerprint(base, Int(entries[index].start), Int(entries[index].length))
             var slot = Int(entries[index].fingerprint) & mask
             while slots[slot] >= 0 {
                 slot = (slot + 1) & mask
             }
-            slots[slot] = Int32(index)
+            slots[slot] = Int16(index)
         }
     }
+}
 
-    private func matches(_ old: NameEntry, _ new: NameEntry) -> Bool {
-        old.length == new.length && old.fingerprint == new.fingerprint
-            && memoryEqual(base + old.start, base + new.start, new.length)
-    }
-
-    private func fingerprint(_ start: Int, _ length: Int) -> UInt32 {
-        nameFingerprint(base, start, length)
-    }
+@inline(__always)
+private func sameName(_ old: NameEntry, _ new: NameEntry, base: UnsafeRawPointer) -> Bool {
+    old.length == new.length && old.fingerprint == new.fingerprint
+        && memoryEqual(base + Int(old.start), base + Int(new.start), Int(new.length))
 }
 
 /// The heap-backed table for rows wider than the stack part holds.
@@ -115,7 +127,7 @@ private struct Overflow {
     var entries: [NameEntry]
     var slots: [Int32]
 
-    init(entries existing: UnsafeBufferPointer<NameEntry>, base: UnsafeRawPointer) {
+    init(entries existing: UnsafeBufferPointer<NameEntry>) {
         entries = Array(existing)
         slots = []
         rebuild(slotCount: 4 * DuplicateNameCheck.stackCapacity)
@@ -129,10 +141,7 @@ private struct Overflow {
             if occupant < 0 {
                 break
             }
-            let old = entries[Int(occupant)]
-            if old.length == entry.length, old.fingerprint == entry.fingerprint,
-                memoryEqual(base + old.start, base + entry.start, entry.length)
-            {
+            if sameName(entries[Int(occupant)], entry, base: base) {
                 return false
             }
             slot = (slot + 1) & mask
@@ -161,7 +170,6 @@ private struct Overflow {
 /// A cheap 32-bit mix of a name's length and its first and last (up to) eight bytes.
 /// Not a full hash: names that differ only in the middle collide, and the byte
 /// comparison after it settles them.
-@inline(__always)
 func nameFingerprint(_ base: UnsafeRawPointer, _ start: Int, _ length: Int) -> UInt32 {
     var head: UInt64 = 0
     var tail: UInt64 = 0
@@ -177,10 +185,4 @@ func nameFingerprint(_ base: UnsafeRawPointer, _ start: Int, _ length: Int) -> U
     }
     let mixed = (head ^ (tail << 29 | tail >> 35) ^ UInt64(truncatingIfNeeded: length)) &* 0x9E37_79B9_7F4A_7C15
     return UInt32(truncatingIfNeeded: mixed >> 32)
-}
-
-/// Whether `length` bytes at `a` equal those at `b`.
-@inline(__always)
-func memoryEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ length: Int) -> Bool {
-    UnsafeRawBufferPointer(start: a, count: length).elementsEqual(UnsafeRawBufferPointer(start: b, count: length))
 }

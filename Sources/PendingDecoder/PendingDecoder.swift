@@ -1,5 +1,5 @@
 /// Reading encoded rows without building them: a walk over the columns that
-/// allocates nothing for rows of up to 128 columns.
+/// allocates nothing for rows of up to 64 columns.
 public enum PendingDecoder {
     /// Calls `body` with each column of the encoded row in `bytes`, in order.
     ///
@@ -14,58 +14,71 @@ public enum PendingDecoder {
     ///   - body: Called once per column; its error stops the walk and is rethrown
     ///     as ``PendingScanError/body(_:)``.
     /// - Returns: The number of columns.
+    @inlinable
     @discardableResult
     public static func forEachColumn<E: Error>(
         in bytes: UnsafeRawBufferPointer, _ body: (PendingField) throws(E) -> Void
     ) throws(PendingScanError<E>) -> Int {
-        try walk(bytes, body)
-    }
-
-    static func walk<E: Error>(
-        _ bytes: UnsafeRawBufferPointer, _ body: (PendingField) throws(E) -> Void
-    ) throws(PendingScanError<E>) -> Int {
-        guard bytes.count <= RowScanner.maximumRowSize else {
-            throw .decoding(PendingDecodingError(.rowTooLarge, offset: RowScanner.maximumRowSize, columnIndex: nil))
-        }
-        return try withRowScanner(over: bytes) { (scanner) throws(PendingScanError<E>) -> Int in
-            while true {
-                let field: PendingField?
-                do throws(PendingDecodingError) {
-                    field = try scanner.next()
-                } catch {
-                    throw .decoding(error)
-                }
-                guard let field else {
-                    return scanner.count
-                }
-                do throws(E) {
-                    try body(field)
-                } catch {
-                    throw .body(error)
-                }
+        var failure: E?
+        let outcome = walk(bytes) { field in
+            do throws(E) {
+                try body(field)
+                return true
+            } catch {
+                failure = error
+                return false
             }
+        }
+        if let failure {
+            throw .body(failure)
+        }
+        switch outcome {
+        case .success(let count): return count
+        case .failure(let error): throw .decoding(error)
         }
     }
 
     /// Calls `body` with each column of the encoded row in `bytes`; the form for a
-    /// closure that cannot throw. See ``forEachColumn(in:_:)-(_,(PendingField)_throws(E)_->_)``.
+    /// closure that cannot throw, which gets the decoding error as it is.
+    @inlinable
     @discardableResult
     public static func forEachColumn(
         in bytes: UnsafeRawBufferPointer, _ body: (PendingField) -> Void
     ) throws(PendingDecodingError) -> Int {
-        do throws(PendingScanError<Never>) {
-            return try walk(bytes, body)
-        } catch {
-            switch error {
-            case .decoding(let decodingError):
-                throw decodingError
-            }
-        }
+        try walk(bytes) { field in
+            body(field)
+            return true
+        }.get()
     }
 
     /// Checks that `bytes` is one well-formed encoded row and returns its column count.
     @discardableResult
     public static func validate(_ bytes: UnsafeRawBufferPointer) throws(PendingDecodingError) -> Int {
-        try forEachColumn(in: bytes) { _ in }
+        try walk(bytes) { _ in true }.get()
+    }
+
+    /// The walk itself, not generic so that callers in other modules pay no generic
+    /// dispatch: `visit` returns false to stop early. Returns the number of columns
+    /// visited, or the error that ended the walk.
+    @usableFromInline
+    static func walk(
+        _ bytes: UnsafeRawBufferPointer, _ visit: (PendingField) -> Bool
+    ) -> Result<Int, PendingDecodingError> {
+        guard bytes.count <= RowScanner.maximumRowSize else {
+            return .failure(PendingDecodingError(.rowTooLarge, offset: RowScanner.maximumRowSize, columnIndex: nil))
+        }
+        return withRowScanner(over: bytes) { scanner in
+            while true {
+                let field: PendingField?
+                do throws(PendingDecodingError) {
+                    field = try scanner.next()
+                } catch {
+                    return .failure(error)
+                }
+                guard let field, visit(field) else {
+                    return .success(scanner.count)
+                }
+            }
+        }
     }
 }

@@ -25,12 +25,22 @@ public struct PendingField {
     /// Whether the raw value holds a doubled `'` or `\`, so it differs from the value.
     public var valueHasEscapes: Bool { valueCount != (rawValue?.count ?? 0) }
 
-    init(index: Int, rawName: UnsafeRawBufferPointer, rawValue: UnsafeRawBufferPointer?, nameCount: Int, valueCount: Int) {
+    /// The input offsets of the name's closing quote and of the end of the pair
+    /// (just past its space): what PendingRow decoding records to copy the pair later.
+    let nameEndOffset: Int
+    let pairEndOffset: Int
+
+    init(
+        index: Int, rawName: UnsafeRawBufferPointer, rawValue: UnsafeRawBufferPointer?, nameCount: Int,
+        valueCount: Int, nameEndOffset: Int, pairEndOffset: Int
+    ) {
         self.index = index
         self.rawName = rawName
         self.rawValue = rawValue
         self.nameCount = nameCount
         self.valueCount = valueCount
+        self.nameEndOffset = nameEndOffset
+        self.pairEndOffset = pairEndOffset
     }
 
     /// Appends the unescaped value bytes to `buffer`; appends nothing for `NULL`.
@@ -60,7 +70,7 @@ public struct PendingField {
             return 0
         }
         if valueCount == rawValue.count {
-            destination.copyMemory(from: source, byteCount: valueCount)
+            copyBytes(destination, source, valueCount)
             return valueCount
         }
         return unescapeDoubled(
@@ -77,7 +87,7 @@ public struct PendingField {
             return 0
         }
         if nameCount == rawName.count {
-            destination.copyMemory(from: source, byteCount: nameCount)
+            copyBytes(destination, source, nameCount)
             return nameCount
         }
         return unescapeDoubled(
@@ -127,10 +137,8 @@ func unescapeDoubled(
     while read < count {
         let next = firstDelimiter(source, from: read, to: count, first, second)
         let run = next - read
-        if run > 0 {
-            (destination + written).copyMemory(from: source + read, byteCount: run)
-            written += run
-        }
+        copyBytes(destination + written, source + read, run)
+        written += run
         guard next < count else {
             break
         }

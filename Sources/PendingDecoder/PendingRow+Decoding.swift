@@ -1,5 +1,21 @@
-// Building a PendingRow from its encoding: one validating pass that unescapes
-// into scratch memory, then one exact allocation.
+// Building a PendingRow from its encoding, in one exact allocation.
+//
+// Pass 1 validates the row with the scanner, adding up the unescaped size and
+// recording where each of the first `recordedPairs` pairs ends (in stack
+// memory). Pass 2 allocates the storage and copies the pairs from the records:
+// a plain copy for fields without escapes, an unescaping copy for the others.
+// A row with more pairs than that is walked a second time instead.
+
+/// Per pair: the name's closing quote and the end of the pair, with a flag bit
+/// each for "name has escapes" and "value has escapes".
+private struct PairRecord {
+    static let escapedFlag: UInt32 = 0x8000_0000
+    var nameEnd: UInt32
+    var pairEnd: UInt32
+}
+
+/// Pairs recorded in pass 1: 128 × 8 bytes stays within a 1 KiB stack allocation.
+private let recordedPairs = 128
 
 extension PendingRow {
     /// Decodes one encoded row (docs/FORMAT.md).
@@ -7,41 +23,50 @@ extension PendingRow {
     /// - Throws: ``PendingDecodingError`` for any malformed input, with the byte
     ///   offset and column; a row is either decoded whole or not at all.
     public init(decoding bytes: UnsafeRawBufferPointer) throws(PendingDecodingError) {
-        guard !bytes.isEmpty else {
+        guard !bytes.isEmpty, let base = bytes.baseAddress else {
             self.init(storage: .empty)
             return
         }
         guard bytes.count <= RowScanner.maximumRowSize else {
             throw PendingDecodingError(.rowTooLarge, offset: RowScanner.maximumRowSize, columnIndex: nil)
         }
-        // A pair takes at least 5 bytes (`"x"= `), and unescaping only shortens.
-        let maximumColumns = bytes.count / 5 + 1
-        let scratchWords = 2 * maximumColumns + (bytes.count + 3) / 4
-        let storage = try withUnsafeTemporaryAllocation(of: UInt32.self, capacity: scratchWords) {
-            (scratch) throws(PendingDecodingError) -> PendingRowStorage in
-            let bounds = UnsafeMutableBufferPointer(rebasing: scratch[0..<(2 * maximumColumns)])
-            let text = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(scratch)[(8 * maximumColumns)...])
-            var textCount = 0
-            let count = try PendingDecoder.forEachColumn(in: bytes) { field in
-                textCount += field.unescapeName(into: UnsafeMutableRawBufferPointer(rebasing: text[textCount...]))
-                bounds[2 * field.index] = UInt32(textCount)
-                if field.isNull {
-                    bounds[2 * field.index + 1] = UInt32(textCount) | PendingRowStorage.nullFlag
+        let result = withUnsafeTemporaryAllocation(of: PairRecord.self, capacity: recordedPairs) { records in
+            withRowScanner(over: bytes) { scanner -> Result<PendingRowStorage, PendingDecodingError> in
+                var textCount = 0
+                while true {
+                    let next: PendingField?
+                    do throws(PendingDecodingError) {
+                        next = try scanner.next()
+                    } catch {
+                        return .failure(error)
+                    }
+                    guard let field = next else {
+                        break
+                    }
+                    textCount &+= field.nameCount &+ field.valueCount
+                    if field.index < recordedPairs {
+                        records[field.index] = PairRecord(
+                            nameEnd: UInt32(field.nameEndOffset)
+                                | (field.nameHasEscapes ? PairRecord.escapedFlag : 0),
+                            pairEnd: UInt32(field.pairEndOffset)
+                                | (field.valueHasEscapes ? PairRecord.escapedFlag : 0))
+                    }
+                }
+                let count = scanner.count
+                let storage = PendingRowStorage.make(count: count, textCount: textCount)
+                if count <= recordedPairs {
+                    storage.withRawParts { bounds, text in
+                        copyRecordedPairs(from: base, UnsafeBufferPointer(rebasing: records[0..<count]), bounds, text)
+                    }
                 } else {
-                    textCount += field.unescapeValue(into: UnsafeMutableRawBufferPointer(rebasing: text[textCount...]))
-                    bounds[2 * field.index + 1] = UInt32(textCount)
+                    storage.withParts { bounds, text in
+                        copyByWalking(bytes, bounds, text)
+                    }
                 }
+                return .success(storage)
             }
-            let storage = PendingRowStorage.make(count: count, textCount: textCount)
-            storage.withParts { targetBounds, targetText in
-                _ = targetBounds.update(fromContentsOf: bounds[0..<(2 * count)])
-                if textCount > 0, let source = text.baseAddress, let destination = targetText.baseAddress {
-                    destination.copyMemory(from: source, byteCount: textCount)
-                }
-            }
-            return storage
         }
-        self.init(storage: storage)
+        self.init(storage: try result.get())
     }
 
     /// Decodes one encoded row held in an array of bytes.
@@ -61,5 +86,67 @@ extension PendingRow {
             }
         }
         self = try result.get()
+    }
+}
+
+/// Pass 2 from the records of a validated row.
+private func copyRecordedPairs(
+    from base: UnsafeRawPointer, _ records: UnsafeBufferPointer<PairRecord>,
+    _ bounds: UnsafeMutablePointer<UInt32>, _ destination: UnsafeMutableRawPointer
+) {
+    let mask = ~PairRecord.escapedFlag
+    var written = 0
+    var pairStart = 0
+    for index in 0..<records.count {
+        let record = records[index]
+        let nameEnd = Int(record.nameEnd & mask)
+        let pairEnd = Int(record.pairEnd & mask)
+        let nameStart = pairStart + 1
+        if record.nameEnd & PairRecord.escapedFlag != 0 {
+            written += unescapeDoubled(
+                base + nameStart, count: nameEnd - nameStart, into: destination + written,
+                Byte.doubleQuote, Byte.doubleQuote)
+        } else {
+            copyBytes(destination + written, base + nameStart, nameEnd - nameStart)
+            written += nameEnd - nameStart
+        }
+        bounds[2 * index] = UInt32(written)
+        if pairEnd - nameEnd == 3 {
+            // `"= `: NULL.
+            bounds[2 * index + 1] = UInt32(written) | PendingRowStorage.nullFlag
+        } else {
+            let valueStart = nameEnd + 3
+            let valueEnd = pairEnd - 2
+            if record.pairEnd & PairRecord.escapedFlag != 0 {
+                written += unescapeDoubled(
+                    base + valueStart, count: valueEnd - valueStart, into: destination + written,
+                    Byte.singleQuote, Byte.backslash)
+            } else {
+                copyBytes(destination + written, base + valueStart, valueEnd - valueStart)
+                written += valueEnd - valueStart
+            }
+            bounds[2 * index + 1] = UInt32(written)
+        }
+        pairStart = pairEnd
+    }
+}
+
+/// Pass 2 for a row too wide for the records: walk it again, copying each field.
+private func copyByWalking(
+    _ bytes: UnsafeRawBufferPointer, _ bounds: UnsafeMutableBufferPointer<UInt32>,
+    _ text: UnsafeMutableRawBufferPointer
+) {
+    var written = 0
+    // The row was validated by pass 1, so this walk cannot fail.
+    _ = PendingDecoder.walk(bytes) { field in
+        written += field.unescapeName(into: UnsafeMutableRawBufferPointer(rebasing: text[written...]))
+        bounds[2 * field.index] = UInt32(written)
+        if field.isNull {
+            bounds[2 * field.index + 1] = UInt32(written) | PendingRowStorage.nullFlag
+        } else {
+            written += field.unescapeValue(into: UnsafeMutableRawBufferPointer(rebasing: text[written...]))
+            bounds[2 * field.index + 1] = UInt32(written)
+        }
+        return true
     }
 }

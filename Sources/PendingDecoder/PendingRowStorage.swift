@@ -51,6 +51,16 @@ final class PendingRowStorage: ManagedBuffer<PendingRowHeader, UInt32> {
         }
     }
 
+    /// Runs `body` with pointers to the bounds (2 words per column) and the text;
+    /// for filling a new storage.
+    func withRawParts<R>(_ body: (UnsafeMutablePointer<UInt32>, UnsafeMutableRawPointer) -> R) -> R {
+        let count = header.count
+        let elements = withUnsafeMutablePointerToElements { $0 }
+        return withExtendedLifetime(self) {
+            body(elements, UnsafeMutableRawPointer(elements + 2 * count))
+        }
+    }
+
     /// The index and text as one byte range: what equality and hashing look at.
     func withCanonicalBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         let byteCount = 8 * header.count + header.textCount

@@ -18,7 +18,7 @@ struct RowScanner {
     /// memory of the duplicate check (see `DuplicateNameCheck.init`).
     init(
         base: UnsafeRawPointer, end: Int,
-        entries: UnsafeMutableBufferPointer<NameEntry>, slots: UnsafeMutableBufferPointer<Int32>
+        entries: UnsafeMutableBufferPointer<NameEntry>, slots: UnsafeMutableBufferPointer<Int16>
     ) {
         self.base = base
         self.end = end
@@ -131,7 +131,9 @@ struct RowScanner {
             rawName: UnsafeRawBufferPointer(start: base + nameStart, count: nameEnd - nameStart),
             rawValue: rawValue,
             nameCount: nameEnd - nameStart - nameEscapes,
-            valueCount: valueCount)
+            valueCount: valueCount,
+            nameEndOffset: nameEnd,
+            pairEndOffset: position)
         columnIndex += 1
         return field
     }
@@ -148,17 +150,16 @@ struct RowScanner {
     }
 }
 
-/// Runs `body` with a scanner over `bytes`, its duplicate-check memory on the stack.
-func withRowScanner<R, E: Error>(
-    over bytes: UnsafeRawBufferPointer, _ body: (inout RowScanner) throws(E) -> R
-) throws(E) -> R {
-    try withUnsafeTemporaryAllocation(of: NameEntry.self, capacity: DuplicateNameCheck.stackCapacity) {
-        entries throws(E) -> R in
-        try withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * DuplicateNameCheck.stackCapacity) {
-            slots throws(E) -> R in
-            let base = bytes.baseAddress ?? emptyInputBase
-            var scanner = RowScanner(base: base, end: bytes.count, entries: entries, slots: slots)
-            return try body(&scanner)
+/// Runs `body` with a scanner over `bytes`, its duplicate-check memory on the stack
+/// (under 1 KiB each, so no stack-space check is needed).
+@inline(__always)
+func withRowScanner<R>(over bytes: UnsafeRawBufferPointer, _ body: (inout RowScanner) -> R) -> R {
+    withUnsafeTemporaryAllocation(of: NameEntry.self, capacity: DuplicateNameCheck.stackCapacity) { entries in
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: DuplicateNameCheck.stackSlots) { slots in
+            var scanner = RowScanner(
+                base: bytes.baseAddress ?? emptyInputBase, end: bytes.count,
+                entries: entries, slots: slots)
+            return body(&scanner)
         }
     }
 }
