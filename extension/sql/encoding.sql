@@ -53,7 +53,14 @@ UPDATE shapes SET w = w + 1 WHERE id = 2;
 ALTER TABLE shapes ADD COLUMN colour text DEFAULT 'red';
 UPDATE shapes SET label = 'first' WHERE id = 1;
 DELETE FROM shapes WHERE id = 2;
-SELECT n, op, key, data FROM queue;
+-- renames reach the next change at once
+ALTER TABLE shapes RENAME COLUMN label TO "Title";
+ALTER TABLE shapes RENAME TO "Shapes";
+ALTER TABLE "Shapes" ALTER COLUMN colour TYPE char(5);
+UPDATE "Shapes" SET "Title" = 'renamed' WHERE id = 1;
+ALTER TABLE "Shapes" RENAME TO shapes;
+ALTER TABLE shapes RENAME COLUMN "Title" TO label;
+SELECT n, table_name, op, key, data FROM queue;
 SELECT n,
        coalesce(data, key) = CASE n
          WHEN 1 THEN $$"id"='1' "gone"='still here' "w"='2' "h"='3' "label"='small' $$
@@ -61,6 +68,7 @@ SELECT n,
          WHEN 3 THEN $$"id"='2' "w"='5' "h"='5' "label"='big' $$
          WHEN 4 THEN $$"id"='1' "w"='2' "h"='3' "label"='first' "colour"='red' $$
          WHEN 5 THEN $$"id"='2' $$
+         WHEN 6 THEN $$"id"='1' "w"='2' "h"='3' "Title"='renamed' "colour"='red  ' $$
        END AS as_written_by_hand
   FROM queue ORDER BY n;
 SELECT clear_queue();
