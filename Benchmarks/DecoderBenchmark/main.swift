@@ -1,6 +1,7 @@
 // DecoderBenchmark: throughput of the PendingDecoder on a realistic corpus.
 //
 //   swift run -c release --scratch-path .build-decoder DecoderBenchmark [--runs N]
+//       [--corpus pgbench|wide|long|mixed] [--method walk|decode]
 //
 // Corpora (all rows encoded by PendingEncoder, held in one contiguous buffer):
 //   pgbench  the rows a TPC-B transaction queues: key and new row of
@@ -280,6 +281,8 @@ func measure(_ method: String, _ corpus: Corpus, runs: Int, _ work: (Corpus) -> 
 }
 
 var runs = 7
+var onlyCorpus: String?
+var onlyMethod: String?
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
     switch argument {
@@ -289,8 +292,14 @@ while let argument = arguments.popFirst() {
             exit(2)
         }
         runs = value
+    case "--corpus":
+        onlyCorpus = arguments.popFirst()
+    case "--method":
+        onlyMethod = arguments.popFirst()
     default:
-        print("DecoderBenchmark: unknown argument '\(argument)'; usage: DecoderBenchmark [--runs N]")
+        print(
+            "DecoderBenchmark: unknown argument '\(argument)'; usage: DecoderBenchmark [--runs N]"
+                + " [--corpus pgbench|wide|long|mixed] [--method walk|decode]")
         exit(2)
     }
 }
@@ -317,7 +326,11 @@ for corpus in [pgbench, wide, long] {
 
 print("command: swift run -c release --scratch-path .build-decoder DecoderBenchmark --runs \(runs)")
 print("rates per CPU-second of one thread, median of \(runs) runs; MB = 10^6 bytes of encoded input")
-for corpus in [pgbench, wide, long, mixed] {
-    measure("walk", corpus, runs: runs, walkAll)
-    measure("decode", corpus, runs: runs, decodeAll)
+for corpus in [pgbench, wide, long, mixed] where onlyCorpus == nil || onlyCorpus == corpus.name {
+    if onlyMethod == nil || onlyMethod == "walk" {
+        measure("walk", corpus, runs: runs, walkAll)
+    }
+    if onlyMethod == nil || onlyMethod == "decode" {
+        measure("decode", corpus, runs: runs, decodeAll)
+    }
 }

@@ -44,16 +44,19 @@ func firstDelimiterOrSuspect(
     let firstMask = UInt64(first) &* lowBits
     let secondMask = UInt64(second) &* lowBits
     var offset = start
+    let firstVector = SIMD16<UInt8>(repeating: first)
+    let secondVector = SIMD16<UInt8>(repeating: second)
+    let one = SIMD16<UInt8>(repeating: 1)
+    let lastASCII = SIMD16<UInt8>(repeating: 0x7E)
     while offset &+ 16 <= end {
-        let a = loadWord(base, offset)
-        let b = loadWord(base, offset &+ 8)
-        let hitsA = zeroBytes(a ^ firstMask) | zeroBytes(a ^ secondMask) | zeroBytes(a) | (a & highBits)
-        let hitsB = zeroBytes(b ^ firstMask) | zeroBytes(b ^ secondMask) | zeroBytes(b) | (b & highBits)
-        if hitsA | hitsB != 0 {
-            if hitsA != 0 {
-                return offset &+ (hitsA.trailingZeroBitCount &>> 3)
-            }
-            return offset &+ 8 &+ (hitsB.trailingZeroBitCount &>> 3)
+        let vector = base.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
+        // byte - 1 > 0x7E (wrapping) is exactly "NUL or not ASCII".
+        let hits = (vector .== firstVector) .| (vector .== secondVector) .| ((vector &- one) .> lastASCII)
+        let words = unsafeBitCast(hits, to: SIMD2<UInt64>.self)
+        if words[0] | words[1] != 0 {
+            let low = UInt64(littleEndian: words[0]).trailingZeroBitCount
+            let bit = low < 64 ? low : 64 &+ UInt64(littleEndian: words[1]).trailingZeroBitCount
+            return offset &+ (bit &>> 3)
         }
         offset &+= 16
     }
@@ -84,7 +87,19 @@ func firstDelimiter(
     let firstMask = UInt64(first) &* lowBits
     let secondMask = UInt64(second) &* lowBits
     var offset = start
-    while offset &+ 8 <= end {
+    let firstVector = SIMD16<UInt8>(repeating: first)
+    let secondVector = SIMD16<UInt8>(repeating: second)
+    while offset &+ 16 <= end {
+        let vector = base.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
+        let words = unsafeBitCast((vector .== firstVector) .| (vector .== secondVector), to: SIMD2<UInt64>.self)
+        if words[0] | words[1] != 0 {
+            let low = UInt64(littleEndian: words[0]).trailingZeroBitCount
+            let bit = low < 64 ? low : 64 &+ UInt64(littleEndian: words[1]).trailingZeroBitCount
+            return offset &+ (bit &>> 3)
+        }
+        offset &+= 16
+    }
+    if offset &+ 8 <= end {
         let word = loadWord(base, offset)
         let hits = zeroBytes(word ^ firstMask) | zeroBytes(word ^ secondMask)
         if hits != 0 {
@@ -164,10 +179,16 @@ func copyBytes(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointe
         }
         return
     }
-    var index = 0
-    while index < count {
-        destination.storeBytes(of: loadByte(source, index), toByteOffset: index, as: UInt8.self)
-        index &+= 1
+    if count >= 4 {
+        destination.storeBytes(of: source.loadUnaligned(as: UInt32.self), as: UInt32.self)
+        (destination + count - 4).storeBytes(
+            of: (source + count - 4).loadUnaligned(as: UInt32.self), as: UInt32.self)
+    } else if count >= 2 {
+        destination.storeBytes(of: source.loadUnaligned(as: UInt16.self), as: UInt16.self)
+        (destination + count - 2).storeBytes(
+            of: (source + count - 2).loadUnaligned(as: UInt16.self), as: UInt16.self)
+    } else if count == 1 {
+        destination.storeBytes(of: loadByte(source, 0), as: UInt8.self)
     }
 }
 

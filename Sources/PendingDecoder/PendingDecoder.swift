@@ -67,7 +67,10 @@ public enum PendingDecoder {
         guard bytes.count <= RowScanner.maximumRowSize else {
             return .failure(PendingDecodingError(.rowTooLarge, offset: RowScanner.maximumRowSize, columnIndex: nil))
         }
-        return withRowScanner(over: bytes) { scanner in
+        guard let base = bytes.baseAddress else {
+            return .success(0)
+        }
+        return withRowScanner(over: base, count: bytes.count) { scanner in
             while true {
                 let field: PendingField?
                 do throws(PendingDecodingError) {

@@ -31,7 +31,7 @@ extension PendingRow {
             throw PendingDecodingError(.rowTooLarge, offset: RowScanner.maximumRowSize, columnIndex: nil)
         }
         let result = withUnsafeTemporaryAllocation(of: PairRecord.self, capacity: recordedPairs) { records in
-            withRowScanner(over: bytes) { scanner -> Result<PendingRowStorage, PendingDecodingError> in
+            withRowScanner(over: base, count: bytes.count) { scanner -> Result<PendingRowStorage, PendingDecodingError> in
                 var textCount = 0
                 while true {
                     let next: PendingField?

@@ -33,15 +33,19 @@ final class PendingRowStorage: ManagedBuffer<PendingRowHeader, UInt32> {
     /// The shared storage of every empty row.
     nonisolated(unsafe) static let empty = make(count: 0, textCount: 0)
 
-    var count: Int { header.count }
-    var textCount: Int { header.textCount }
+    /// The header, read through its pointer: the `header` property of a
+    /// ManagedBuffer is a class stored property and pays a dynamic exclusivity check.
+    private var counts: PendingRowHeader { withUnsafeMutablePointerToHeader { $0.pointee } }
+
+    var count: Int { counts.count }
+    var textCount: Int { counts.textCount }
 
     /// Runs `body` with the bounds (2 words per column) and the text.
     func withParts<R, E: Error>(
         _ body: (UnsafeMutableBufferPointer<UInt32>, UnsafeMutableRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
-        let count = header.count
-        let textCount = header.textCount
+        let count = counts.count
+        let textCount = counts.textCount
         let elements = withUnsafeMutablePointerToElements { $0 }
         return try withExtendedLifetime(self) { () throws(E) -> R in
             let bounds = UnsafeMutableBufferPointer(start: elements, count: 2 * count)
@@ -54,7 +58,7 @@ final class PendingRowStorage: ManagedBuffer<PendingRowHeader, UInt32> {
     /// Runs `body` with pointers to the bounds (2 words per column) and the text;
     /// for filling a new storage.
     func withRawParts<R>(_ body: (UnsafeMutablePointer<UInt32>, UnsafeMutableRawPointer) -> R) -> R {
-        let count = header.count
+        let count = counts.count
         let elements = withUnsafeMutablePointerToElements { $0 }
         return withExtendedLifetime(self) {
             body(elements, UnsafeMutableRawPointer(elements + 2 * count))
@@ -63,7 +67,7 @@ final class PendingRowStorage: ManagedBuffer<PendingRowHeader, UInt32> {
 
     /// The index and text as one byte range: what equality and hashing look at.
     func withCanonicalBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        let byteCount = 8 * header.count + header.textCount
+        let byteCount = 8 * counts.count + counts.textCount
         let elements = withUnsafeMutablePointerToElements { $0 }
         return withExtendedLifetime(self) {
             body(UnsafeRawBufferPointer(start: UnsafeRawPointer(elements), count: byteCount))

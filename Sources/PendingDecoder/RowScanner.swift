@@ -28,11 +28,14 @@ struct RowScanner {
     /// The number of pairs returned so far.
     var count: Int { columnIndex }
 
+    @inline(never)
     private func error(_ kind: PendingDecodingError.Kind, _ offset: Int) -> PendingDecodingError {
         PendingDecodingError(kind, offset: offset, columnIndex: columnIndex)
     }
 
-    /// The next pair, or nil at the end of the row.
+    /// The next pair, or nil at the end of the row. Inlined into its two loops (the
+    /// walk and PendingRow decoding) so the field never makes a trip through memory.
+    @inline(__always)
     mutating func next() throws(PendingDecodingError) -> PendingField? {
         let pairStart = position
         guard pairStart < end else {
@@ -139,6 +142,7 @@ struct RowScanner {
     }
 
     /// Checks the NUL or non-ASCII byte at `offset` and returns the offset after it.
+    @inline(never)
     private func skipSuspect(at offset: Int) throws(PendingDecodingError) -> Int {
         if loadByte(base, offset) == Byte.nul {
             throw error(.nulByte, offset)
@@ -150,20 +154,14 @@ struct RowScanner {
     }
 }
 
-/// Runs `body` with a scanner over `bytes`, its duplicate-check memory on the stack
-/// (under 1 KiB each, so no stack-space check is needed).
+/// Runs `body` with a scanner over `count` bytes at `base`, its duplicate-check
+/// memory on the stack (under 1 KiB each, so no stack-space check is needed).
 @inline(__always)
-func withRowScanner<R>(over bytes: UnsafeRawBufferPointer, _ body: (inout RowScanner) -> R) -> R {
+func withRowScanner<R>(over base: UnsafeRawPointer, count: Int, _ body: (inout RowScanner) -> R) -> R {
     withUnsafeTemporaryAllocation(of: NameEntry.self, capacity: DuplicateNameCheck.stackCapacity) { entries in
         withUnsafeTemporaryAllocation(of: Int16.self, capacity: DuplicateNameCheck.stackSlots) { slots in
-            var scanner = RowScanner(
-                base: bytes.baseAddress ?? emptyInputBase, end: bytes.count,
-                entries: entries, slots: slots)
+            var scanner = RowScanner(base: base, end: count, entries: entries, slots: slots)
             return body(&scanner)
         }
     }
 }
-
-/// Stands in for the base address of an empty buffer, which may have none; never read.
-nonisolated(unsafe) private let emptyInputBase = UnsafeRawPointer(
-    UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8))
