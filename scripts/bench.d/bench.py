@@ -50,6 +50,8 @@ def parse():
     p.add_argument("--root", required=True, help="directory for the throwaway clusters (deleted at the end)")
     p.add_argument("--out", help="directory for the table, evidence and logs (default: a new temp dir)")
     p.add_argument("--dbmirror", help="the dbmirror executable (default: none, dbmirror rows show n/a)")
+    p.add_argument("--profile", action="store_true",
+                   help="after the timed catch-up runs, one more replay per workload under perf record (evidence only)")
     p.add_argument("--only", help="comma-separated scenarios to run: " + ",".join(SCENARIOS))
     args = p.parse_args()
     if args.only:
@@ -73,7 +75,7 @@ def main():
         master = clusters.start(args.root, "master", master=True)
         slaves = [clusters.start(args.root, f"slave{i}") for i in (1, 2)]
         missing = replayer.availability(args.dbmirror)
-        ctx = context.Context(master, slaves, None if missing else args.dbmirror, missing, sizes, out_dir)
+        ctx = context.Context(master, slaves, None if missing else args.dbmirror, missing, sizes, out_dir, args.profile)
         host = machine(master)
         if missing:
             ctx.log(f"dbmirror figures will be missing: {missing}")

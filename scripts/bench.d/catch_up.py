@@ -1,6 +1,8 @@
 """Scenarios 2 and 3: catch-up after a pause, dbmirror against native logical
 replication (and COPY for the bulk load), with one and with two slaves."""
 
+import os
+import re
 import subprocess
 import time
 
@@ -59,7 +61,7 @@ def master_queue_reads(master_db):
                   "FROM pg_stat_user_tables WHERE relname IN ('Pending', 'PendingData') ORDER BY relname")
 
 
-def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None):
+def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
     """One dbmirror catch-up: load with the replayer stopped, then time `run --once`.
     `slave_conninfo(cluster, db)` gives the conninfo the replayer uses (default: unix socket)."""
     db = ctx.name(f"cu{w.key}_dbm{nslaves}")
@@ -78,7 +80,15 @@ def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None):
         ctx.reset_statistics(ctx.master, db)
         for s in slaves:
             ctx.reset_statistics(s, db)
-        seconds, rss = mirror.run_once(ctx.sizes.replay_timeout)
+        perf_data = os.path.join(ctx.out_dir, f"perf-{db}.data") if profile else None
+        seconds, rss, cpu = mirror.run_once(ctx.sizes.replay_timeout, perf_data)
+        master_time = ctx.statement_seconds(master_db)
+        cleanup = sum(t for q, t in master_time if "delete" in q.lower())
+        split = dict(master_read=sum(t for _, t in master_time) - cleanup, master_cleanup=cleanup,
+                     slave=sum(t for _, t in ctx.statement_seconds(slaves[0].db(db))), replayer_cpu=cpu)
+        if profile:
+            ctx.record(f"catch-up {w.title}: perf profile of the replayer ({seconds:.1f} s, CPU {cpu:.1f} s)",
+                       perf_report(perf_data))
         verify(ctx, master_db, [s.db(db) for s in slaves], w.tables)
         reads = master_queue_reads(master_db)
         if first:
@@ -88,10 +98,30 @@ def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None):
                        "(relname, tuples read, scans)", "\n".join(map(str, reads)))
             ctx.record(f"catch-up {w.title}, dbmirror, {nslaves} slave(s): slave1 top statements",
                        ctx.top_statements(slaves[0].db(db)))
-        return dict(seconds=seconds, rss=rss, load_seconds=load_seconds,
+        return dict(seconds=seconds, rss=rss, cpu=cpu, load_seconds=load_seconds, split=split,
                     pending_reads=sum(int(r[1]) for r in reads if r[0] == "Pending"))
     finally:
         drop_databases(ctx, db, [ctx.master] + slaves)
+
+
+def perf_report(perf_data):
+    """The replayer's hottest symbols (self time) from a perf recording, Swift names demangled."""
+    out = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "--no-children", "-g", "none",
+                          "--sort", "dso,symbol", "--percent-limit", "1"],
+                         capture_output=True, text=True)
+    lines = [re.sub(r"(\s+-)*\s*$", "", ln) for ln in out.stdout.splitlines()
+             if ln.strip() and not ln.startswith("#")][:40]
+    if not lines:
+        return out.stderr.strip()
+    text = "\n".join(lines)
+    try:
+        demangled = subprocess.run(["swift", "demangle", "--simplified", "--compact"], input=text,
+                                   capture_output=True, text=True, timeout=60)
+        if demangled.returncode == 0:
+            text = demangled.stdout
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return "\n".join(ln[:180] for ln in text.splitlines())
 
 
 def run_logical(ctx, w, first, copy_samples=None, master_conninfo=None):
@@ -107,8 +137,8 @@ def run_logical(ctx, w, first, copy_samples=None, master_conninfo=None):
     try:
         master_db, slave_db = ctx.master.db(db), slave.db(db)
         logical.publish(master_db, w.tables + [wl.MARKER_TABLE])
-        logical.subscribe(slave_db, sub, master_conninfo(db) if master_conninfo else master_db)
-        logical.disable(slave_db, sub)
+        # Created disabled: the slot keeps every change from here on, nothing is applied yet.
+        logical.subscribe(slave_db, sub, master_conninfo(db) if master_conninfo else master_db, enabled=False)
         load_seconds = w.load(master_db)
         wl.put_marker(master_db)
         clusters.checkpoint(ctx.master, slave)
@@ -171,6 +201,8 @@ def measure(ctx):
     for w in workloads(s):
         dbm1, dbm2, lr, copy = (figures.Samples("rows/s") for _ in range(4))
         dbm1_s, dbm2_s = figures.Samples("s"), figures.Samples("s")
+        cpu_share = figures.Samples("% of elapsed")
+        splits = []
         insert_capture, insert_plain = figures.Samples("rows/s"), figures.Samples("rows/s")
         reads = {}
         methods = ["dbm1", "lr"] + (["dbm2"] if w.key == "a" else [])
@@ -192,6 +224,9 @@ def measure(ctx):
                         (dbm1 if n == 1 else dbm2).add(w.changes / r["seconds"])
                         (dbm1_s if n == 1 else dbm2_s).add(r["seconds"])
                         rss.add(r["rss"])
+                        if n == 1:
+                            cpu_share.add(100.0 * r["cpu"] / r["seconds"])
+                            splits.append((r["seconds"], r["split"]))
                         reads.setdefault(n, r["pending_reads"])
                         if w.key == "b" and n == 1:
                             insert_capture.add(w.changes / r["load_seconds"])
@@ -199,6 +234,17 @@ def measure(ctx):
                     ctx.log(f"  failed: {error}")
                     target = {"lr": lr, "dbm1": dbm1, "dbm2": dbm2}[m]
                     target.fail(str(error).strip().splitlines()[0][:200])
+        t.runs(f"{w.key} replayer CPU (user+sys), 1 slave", cpu_share)
+        for elapsed, sp in splits:
+            t.detail(f"{w.key} where a 1-slave replay's {elapsed:.1f} s went (statement time, pg_stat_statements)",
+                     f"master read {sp['master_read']:.1f} s, master queue cleanup (DELETE) {sp['master_cleanup']:.1f} s, "
+                     f"slave statements {sp['slave']:.1f} s, replayer CPU {sp['replayer_cpu']:.1f} s")
+        if have_dbmirror and ctx.profile:
+            ctx.log(f"catch-up {w.title}: one more dbmirror run under perf (not counted)")
+            try:
+                run_dbmirror(ctx, w, 1, first=False, profile=True)
+            except Exception as error:  # noqa: BLE001 - evidence only
+                ctx.log(f"  profiling failed: {error}")
         results[w.key] = dict(dbm1=dbm1, dbm2=dbm2, lr=lr, copy=copy, dbm1_s=dbm1_s, dbm2_s=dbm2_s,
                               insert_capture=insert_capture, insert_plain=insert_plain, reads=reads, w=w)
         _rows(ctx, w, results[w.key])

@@ -24,6 +24,10 @@ COMMON_SETTINGS = [
     "shared_buffers=256MB",
     "max_wal_size=4GB",
     "checkpoint_timeout=30min",
+    # The logical replication launcher starts a subscription's apply worker at
+    # most once per wal_retrieve_retry_interval (5 s by default): without this
+    # the baseline's catch-up would include up to 5 s of waiting for its worker.
+    "wal_retrieve_retry_interval='100ms'",
 ]
 MASTER_SETTINGS = ["wal_level=logical"]
 

@@ -26,12 +26,13 @@ class Sizes:
 
 
 class Context:
-    def __init__(self, master, slaves, dbmirror, dbmirror_missing, sizes, out_dir):
+    def __init__(self, master, slaves, dbmirror, dbmirror_missing, sizes, out_dir, profile=False):
         self.master = master
         self.slaves = slaves
         self.dbmirror = dbmirror            # path, or None
         self.dbmirror_missing = dbmirror_missing  # why not, or None
         self.sizes = sizes
+        self.profile = profile              # one extra perf-recorded replay per catch-up workload
         self.out_dir = out_dir
         self.table = figures.Table()
         self.evidence = open(os.path.join(out_dir, "evidence.txt"), "w")
@@ -54,6 +55,13 @@ class Context:
 
     def reset_statistics(self, cluster, db):
         pq.run(cluster.db(db), "SELECT pg_stat_statements_reset(); SELECT pg_stat_reset();")
+
+    def statement_seconds(self, conninfo):
+        """[(query, seconds)] of every statement run in this database since the reset."""
+        rows = pq.run(conninfo,
+                      "SELECT query, total_exec_time / 1000 FROM pg_stat_statements "
+                      "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
+        return [(q, float(t)) for q, t in rows]
 
     def top_statements(self, conninfo, limit=8):
         rows = pq.run(conninfo,

@@ -74,7 +74,7 @@ def probe(master_db, slave_db, seconds):
         except Exception as error:  # noqa: BLE001 - re-raised below
             errors.append(error)
 
-    threads = [threading.Thread(target=write), threading.Thread(target=poll)]
+    threads = [threading.Thread(target=write, daemon=True), threading.Thread(target=poll, daemon=True)]
     for th in threads:
         th.start()
     for th in threads:

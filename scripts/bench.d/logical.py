@@ -31,11 +31,6 @@ def wait_worker(slave_db, name, running, timeout=60):
     raise RuntimeError(f"the apply worker of subscription {name} did not {state} within {timeout} s")
 
 
-def disable(slave_db, name):
-    pq.run(slave_db, f"ALTER SUBSCRIPTION {name} DISABLE")
-    wait_worker(slave_db, name, running=False)
-
-
 def enable(slave_db, name):
     pq.run(slave_db, f"ALTER SUBSCRIPTION {name} ENABLE")
 

@@ -31,15 +31,17 @@ class Dbmirror:
         processes.run([self.binary, "add-host", name, "--conninfo", conninfo, "--master", self.master],
                       what=f"dbmirror add-host {name}")
 
-    def run_once(self, timeout):
-        """`dbmirror run --once`, timed; returns (seconds, peak RSS in MB)."""
-        with tempfile.NamedTemporaryFile(prefix="bench-rss-", mode="r") as rss:
+    def run_once(self, timeout, perf_data=None):
+        """`dbmirror run --once`, timed; returns (seconds, peak RSS in MB, CPU seconds).
+        With `perf_data`, runs under `perf record -g` writing there."""
+        perf = ["perf", "record", "-q", "-F", "999", "-g", "-o", perf_data, "--"] if perf_data else []
+        with tempfile.NamedTemporaryFile(prefix="bench-rss-", mode="r") as usage:
             seconds, _ = processes.run(
-                ["/usr/bin/time", "-f", "%M", "-o", rss.name,
-                 self.binary, "run", "--once", "--master", self.master],
+                perf + ["/usr/bin/time", "-f", "%M %U %S", "-o", usage.name,
+                        self.binary, "run", "--once", "--master", self.master],
                 timeout=timeout, what="dbmirror run --once")
-            kilobytes = int(rss.read().strip().splitlines()[-1])
-        return seconds, kilobytes / 1024.0
+            kilobytes, user, system = usage.read().strip().splitlines()[-1].split()
+        return seconds, int(kilobytes) / 1024.0, float(user) + float(system)
 
     def start(self, log_path):
         """`dbmirror run` in the background (continuous); its stderr goes to `log_path`."""
