@@ -11,6 +11,8 @@ SCRATCH = ".build-bench"
 
 def run(ctx):
     command = ["swift", "run", "-c", "release", "--scratch-path", SCRATCH, "DecoderBenchmark"]
+    if ctx.sizes.quick:
+        command += ["--runs", "3"]
     ctx.log("decoder: " + " ".join(command))
     try:
         _, out = processes.run(command, timeout=3600, what="DecoderBenchmark", cwd=clusters.REPO)
@@ -25,12 +27,18 @@ def run(ctx):
                       "", None, "≥ 1 GB/s", "n/a")
         return None
     for ln in lines:
+        # "CORPUS METHOD  1,234.5 MB/s  12,345,678 rows/s   (wall clock …)": rates per CPU-second
+        corpus, method = (ln.split() + ["", ""])[:2]
         mbps = megabytes_per_second(ln)
-        rows = re.search(r"([\d,.]+)\s*([kM]?)\s*rows/s", ln)
-        rows_text = f"{rows.group(1)}{rows.group(2)} rows/s" if rows else ""
-        ctx.table.row("6 decoder", ln[:100], f"{mbps:,.0f} MB/s {rows_text}".strip() if mbps else ln[:60],
-                      "", None, "≥ 1 GB/s (1,000 MB/s)",
-                      ("PASS" if mbps >= 1000 else "MISS") if mbps else "n/a")
+        rows = re.search(r"([\d,.]+)\s*rows/s", ln)
+        rows_text = f" {rows.group(1)} rows/s" if rows else ""
+        wall = re.search(r"wall clock ([\d,.]+) MB/s", ln)
+        judged = corpus in ("pgbench", "mixed")
+        ctx.table.row("6 decoder", f"DecoderBenchmark {corpus} corpus, {method} (per CPU-second; wall clock "
+                      f"{wall.group(1) if wall else '?'} MB/s)",
+                      f"{mbps:,.0f} MB/s{rows_text}" if mbps else "?", "", None,
+                      "≥ 1,000 MB/s" if judged else "",
+                      ("PASS" if mbps and mbps >= 1000 else "MISS") if judged else "info")
     return out.stdout
 
 
