@@ -9,6 +9,8 @@
 //   3. A decoded row re-encodes to exactly the input (the encoding is canonical).
 //   4. Encoding the decoded columns and decoding again gives an equal row.
 //   5. An error's offset lies within the input (or at its end).
+//   6. The plain reference decoder (Tests/PendingDecoderTests/ReferenceDecoder.swift)
+//      gives the same pairs or the same error.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func decoderFuzzTest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -42,6 +44,11 @@ public func decoderFuzzTest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
     } catch {
         walkError = error
     }
+
+    let bytes = Array(input)
+    precondition(
+        ReferenceDecoder.optimized(bytes) == ReferenceDecoder.decode(bytes),
+        "the decoder and the reference decoder disagree")
 
     switch rowResult {
     case .success(let row):

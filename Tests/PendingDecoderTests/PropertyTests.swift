@@ -103,11 +103,40 @@ struct PropertyTests {
                 return
             }
             encoded[position % encoded.count] = byte
+            let optimized = ReferenceDecoder.optimized(encoded)
+            let reference = ReferenceDecoder.decode(encoded)
+            #expect(optimized == reference)
             if let row = try? PendingRow(decoding: encoded) {
                 #expect(PendingEncoder.encodeBytes(row) == encoded)
                 #expect((try? walkedColumns(encoded)) == row.columns)
             } else {
                 #expect(decodingError(encoded) != nil)
+            }
+        }
+    }
+
+    /// Bytes the format gives meaning to, and a few that break UTF-8.
+    static let alphabet: [UInt8] = Array(#""'\= ab"#.utf8) + [0x00, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xFF, 0x80]
+
+    @Test("random strings of the format's own bytes decode exactly as the plain reference decoder says")
+    func differential() async {
+        let input = Gen<UInt8?>.element(of: Self.alphabet).map { $0 ?? 0 }.array(of: 0...48)
+        await propertyCheck(count: 3000, input: input) { bytes in
+            #expect(ReferenceDecoder.optimized(bytes) == ReferenceDecoder.decode(bytes))
+        }
+    }
+
+    @Test("long generated rows, cut and changed anywhere, decode as the reference says")
+    func differentialLong() async {
+        let input = zip(rowGenerator(columns: 1...80), Gen.int(in: 0...100_000), Gen<UInt8?>.element(of: Self.alphabet))
+        await propertyCheck(count: 300, input: input) { columns, position, byte in
+            var encoded = PendingEncoder.encodeBytes(columns)
+            #expect(ReferenceDecoder.optimized(encoded) == ReferenceDecoder.decode(encoded))
+            if !encoded.isEmpty {
+                encoded[position % encoded.count] = byte ?? 0
+                #expect(ReferenceDecoder.optimized(encoded) == ReferenceDecoder.decode(encoded))
+                encoded.removeLast(position % encoded.count)
+                #expect(ReferenceDecoder.optimized(encoded) == ReferenceDecoder.decode(encoded))
             }
         }
     }
