@@ -37,6 +37,9 @@ public struct ReplayError: Error, Sendable, CustomStringConvertible {
     public var change: ChangeLocation?
     /// The underlying libpq or server error.
     public var postgres: PostgresError?
+    /// A set-based statement failed and the failing change is not known:
+    /// applying the batch again change by change will name it.
+    var retryPrecisely = false
 
     public init(_ kind: Kind, _ message: String, host: String? = nil, change: ChangeLocation? = nil,
                 postgres: PostgresError? = nil) {

@@ -4,43 +4,78 @@ import LibPQ
 /// statements in pipeline mode, COPY for long runs of inserts, every failure
 /// mapped back to the exact change.
 extension SlaveSession {
-    /// One statement sent in the pipeline whose result is still to be read.
+    /// A statement sent in the pipeline whose result is still to be read.
     private struct InFlight {
-        var changeIndex: Int
-        var expectsOneRow: Bool
+        enum Check {
+            /// Nothing to check beyond success (inserts, truncates, prepares).
+            case none
+            /// UPDATE/DELETE of one change: exactly one row.
+            case oneRow
+            /// Set-based INSERT: one row per change.
+            case allRows
+            /// Set-based UPDATE/DELETE: RETURNING each change's position once.
+            case positions
+        }
+
+        /// The plan's changes the statement carries; the first names a failure.
+        var indices: [Int]
+        var check: Check
     }
 
-    /// Applies `changes` (in order) in the open transaction.
-    func apply(_ changes: [Change]) throws(ReplayError) {
+    /// Applies `changes` (in "SeqId" order) in the open transaction.
+    ///
+    /// - Parameter precise: keep the master's order and one statement per
+    ///   change (COPY for runs of inserts), so a failure names exactly the
+    ///   first change that fails. Otherwise, in replica mode, changes are
+    ///   grouped by table and folded to set-based statements (see
+    ///   `ApplyPlanner.netEffect`); a failure a set-based statement cannot
+    ///   pin on one change is thrown with `retryPrecisely`.
+    func apply(_ changes: [Change], precise: Bool = false) throws(ReplayError) {
         let tables = try resolveTables(changes)
+        let plan: ApplyPlan
+        if !precise && replicaRole && settings.setBased {
+            plan = ApplyPlanner.netEffect(changes, traits: tables.mapValues(\.traits), copyThreshold: settings.copyThreshold)
+        } else {
+            plan = ApplyPlanner.sequential(changes, copyThreshold: settings.copyThreshold)
+        }
+        let planned = plan.changes
         var inFlight: [InFlight] = []
         inFlight.reserveCapacity(settings.statementsPerSync + 1)
-        for step in ApplyPlanner.steps(for: changes, copyThreshold: settings.copyThreshold) {
+        var rowsInFlight = 0
+        for step in plan.steps {
             switch step {
             case .statement(let index):
                 try enterPipeline()
-                try send(changes[index], at: index, table: tables[changes[index].table], into: &inFlight)
-            case .truncate(let range):
+                try send(planned[index], at: index, table: tables[planned[index].table], into: &inFlight)
+                rowsInFlight += 1
+            case .truncate(let indices):
                 try enterPipeline()
-                let list = range.compactMap { tables[changes[$0].table] }.map { ($0.quotedName, $0.partitioned) }
+                let list = indices.compactMap { tables[planned[$0].table] }.map { ($0.quotedName, $0.partitioned) }
                 do throws(PostgresError) {
                     try connection.sendQuery(StatementText.truncate(tables: list))
                 } catch {
-                    throw ReplayError(change: changes[range.lowerBound].location, slave: error)
+                    throw ReplayError(change: planned[indices[0]].location, slave: error)
                 }
-                inFlight.append(InFlight(changeIndex: range.lowerBound, expectsOneRow: false))
-            case .copy(let range):
-                try drain(&inFlight, changes)
+                inFlight.append(InFlight(indices: [indices[0]], check: .none))
+                rowsInFlight += 1
+            case .copy(let indices):
+                try drain(&inFlight, planned)
+                rowsInFlight = 0
                 try leavePipeline()
-                if let table = tables[changes[range.lowerBound].table] {
-                    try copy(changes, range, into: table)
+                if let table = tables[planned[indices[0]].table] {
+                    try copy(planned, indices, into: table)
                 }
+            case .insertSet(let indices), .updateSet(let indices), .deleteSet(let indices):
+                try enterPipeline()
+                try sendSet(planned, indices, table: tables[planned[indices[0]].table], into: &inFlight)
+                rowsInFlight += indices.count
             }
-            if inFlight.count >= settings.statementsPerSync {
-                try drain(&inFlight, changes)
+            if inFlight.count >= settings.statementsPerSync || rowsInFlight >= settings.rowsPerSync {
+                try drain(&inFlight, planned)
+                rowsInFlight = 0
             }
         }
-        try drain(&inFlight, changes)
+        try drain(&inFlight, planned)
         try leavePipeline()
     }
 
@@ -101,15 +136,55 @@ extension SlaveSession {
         do throws(PostgresError) {
             if isNew {
                 try connection.sendPrepare(name: statement.name, sql: statement.sql)
-                inFlight.append(InFlight(changeIndex: index, expectsOneRow: false))
+                inFlight.append(InFlight(indices: [index], check: .none))
                 statements[key] = statement
             }
             parameters.removeAll()
             statement.bind(change, into: &parameters)
             try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
-            inFlight.append(InFlight(changeIndex: index, expectsOneRow: statement.expectsOneRow))
+            inFlight.append(InFlight(indices: [index], check: statement.expectsOneRow ? .oneRow : .none))
         } catch {
             throw ReplayError(change: change.location, slave: error)
+        }
+    }
+
+    /// Queues one set-based statement for `changes[indices]` (one table,
+    /// one operation and column set, distinct rows).
+    private func sendSet(_ changes: [Change], _ indices: [Int], table: SlaveTable?,
+                         into inFlight: inout [InFlight]) throws(ReplayError) {
+        guard let table else { return }
+        let first = changes[indices[0]]
+        let key = StatementBuilder.setKey(for: first, table: table)
+        var statement: PreparedStatement
+        let isNew: Bool
+        if let known = statements[key] {
+            statement = known
+            isNew = false
+        } else {
+            do throws(StatementBuilder.Mismatch) {
+                statement = try StatementBuilder.build(key, table: table, name: "dbmirror_\(statements.count + 1)")
+            } catch {
+                // Not expressible as a set (an update that sets nothing):
+                // one statement per change, which reports a mismatch exactly.
+                for index in indices {
+                    try send(changes[index], at: index, table: table, into: &inFlight)
+                }
+                return
+            }
+            isNew = true
+        }
+        do throws(PostgresError) {
+            if isNew {
+                try connection.sendPrepare(name: statement.name, sql: statement.sql)
+                inFlight.append(InFlight(indices: [indices[0]], check: .none))
+                statements[key] = statement
+            }
+            parameters.removeAll()
+            statement.bindSet(changes, indices, into: &parameters, scratch: &arrayScratch)
+            try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
+            inFlight.append(InFlight(indices: indices, check: key.kind == .insertSet ? .allRows : .positions))
+        } catch {
+            throw ReplayError(change: first.location, slave: error)
         }
     }
 
@@ -122,12 +197,15 @@ extension SlaveSession {
             for item in inFlight {
                 switch try connection.nextPipelineResult() {
                 case .success(let result):
-                    if item.expectsOneRow, failure == nil, let rows = result.affectedRows, rows != 1 {
-                        failure = ReplayError(.change, rows == 0 ? "row not found on the slave" : "\(rows) rows matched the key on the slave, not one",
-                                              change: changes[item.changeIndex].location)
+                    if failure == nil {
+                        failure = check(result, of: item, changes)
                     }
                 case .failure(let error):
-                    if failure == nil { failure = ReplayError(change: changes[item.changeIndex].location, slave: error) }
+                    if failure == nil {
+                        failure = ReplayError(change: changes[item.indices[0]].location, slave: error)
+                        // A set-based statement failed on one of its rows, we cannot tell which.
+                        failure?.retryPrecisely = item.indices.count > 1
+                    }
                 case .aborted:
                     break
                 case .sync:
@@ -144,6 +222,39 @@ extension SlaveSession {
         if let failure { throw failure }
     }
 
+    /// The failure a successful result still reveals: a row not found, or
+    /// a key that matched several rows.
+    private func check(_ result: QueryResult, of item: InFlight, _ changes: [Change]) -> ReplayError? {
+        func notOne(_ index: Int, _ rows: Int) -> ReplayError {
+            ReplayError(.change, rows == 0 ? "row not found on the slave" : "\(rows) rows matched the key on the slave, not one",
+                        change: changes[index].location)
+        }
+        switch item.check {
+        case .none:
+            return nil
+        case .oneRow:
+            if let rows = result.affectedRows, rows != 1 { return notOne(item.indices[0], rows) }
+            return nil
+        case .allRows:
+            guard let rows = result.affectedRows, rows != item.indices.count else { return nil }
+            var error = ReplayError(.change, "a set-based insert stored \(rows) of \(item.indices.count) rows",
+                                    change: changes[item.indices[0]].location)
+            error.retryPrecisely = true
+            return error
+        case .positions:
+            var hits = [Int](repeating: 0, count: item.indices.count)
+            for row in 0..<result.rowCount {
+                guard let position = result.string(row: row, column: 0).flatMap({ Int($0) }),
+                      position >= 1, position <= hits.count else { continue }
+                hits[position - 1] += 1
+            }
+            if let position = hits.firstIndex(where: { $0 != 1 }) {
+                return notOne(item.indices[position], hits[position])
+            }
+            return nil
+        }
+    }
+
     /// Sends and empties `copyBuffer`.
     private func sendCopyBuffer() throws(PostgresError) {
         let sent = copyBuffer.withUnsafeBytes { bytes in
@@ -153,9 +264,9 @@ extension SlaveSession {
         try sent.get()
     }
 
-    /// Sends `changes[range]` (inserts into one table, one column set) by COPY.
-    private func copy(_ changes: [Change], _ range: Range<Int>, into table: SlaveTable) throws(ReplayError) {
-        let first = changes[range.lowerBound]
+    /// Sends `changes[indices]` (inserts into one table, one column set) by COPY.
+    private func copy(_ changes: [Change], _ indices: [Int], into table: SlaveTable) throws(ReplayError) {
+        let first = changes[indices[0]]
         let key = StatementKey(table: first.table, kind: .insert,
                                dataNames: first.data.map(StatementBuilder.names) ?? [], keyNames: [])
         let shape: PreparedStatement
@@ -168,7 +279,7 @@ extension SlaveSession {
         do throws(PostgresError) {
             try connection.beginCopy(sql)
             copyBuffer.removeAll(keepingCapacity: true)
-            for index in range {
+            for index in indices {
                 guard let data = changes[index].data else { continue }
                 for (position, column) in shape.dataIndices.enumerated() {
                     if position > 0 { copyBuffer.append(CopyText.columnSeparator) }
@@ -181,13 +292,13 @@ extension SlaveSession {
             }
             try sendCopyBuffer()
             let result = try connection.endCopy(statement: sql)
-            if let rows = result.affectedRows, rows != range.count {
-                throw PostgresError(kind: .unexpectedResult, message: "COPY stored \(rows) rows of \(range.count)")
+            if let rows = result.affectedRows, rows != indices.count {
+                throw PostgresError(kind: .unexpectedResult, message: "COPY stored \(rows) rows of \(indices.count)")
             }
         } catch {
             // The server names the failing data line in the error's context.
             let line = CopyText.lineNumber(inContext: error.context) ?? 1
-            let index = range.lowerBound + min(max(line, 1), range.count) - 1
+            let index = indices[min(max(line, 1), indices.count) - 1]
             throw ReplayError(change: changes[index].location, slave: error)
         }
     }

@@ -10,6 +10,10 @@ struct StatementKey: Hashable {
         case delete
         /// An update done as delete + insert (identity ALWAYS columns change).
         case replace
+        /// Set-based forms: many rows per execution, one text array per column.
+        case insertSet
+        case updateSet
+        case deleteSet
     }
 
     var table: String
@@ -31,6 +35,28 @@ struct PreparedStatement {
     var keyIndices: [Int]
     /// UPDATE and DELETE must touch exactly one row.
     var expectsOneRow: Bool
+    /// A set-based statement: binds arrays, and (update, delete) returns the
+    /// 1-based position of every row it touched.
+    var isSet = false
+
+    /// Fills `parameters` with one text array per column, holding the values
+    /// of `changes[indices]` in order (set-based statements).
+    func bindSet(_ changes: [Change], _ indices: [Int], into parameters: inout ParameterBuffer, scratch: inout ArrayLiteral) {
+        for column in dataIndices {
+            scratch.removeAll()
+            for index in indices {
+                changes[index].data?.withUnsafeValueBytes(at: column) { scratch.append($0) }
+            }
+            scratch.finish { parameters.append(bytes: $0) }
+        }
+        for column in keyIndices {
+            scratch.removeAll()
+            for index in indices {
+                changes[index].key?.withUnsafeValueBytes(at: column) { scratch.append($0) }
+            }
+            scratch.finish { parameters.append(bytes: $0) }
+        }
+    }
 
     /// Fills `parameters` with `change`'s values in this statement's order.
     func bind(_ change: Change, into parameters: inout ParameterBuffer) {
@@ -75,11 +101,29 @@ enum StatementBuilder {
             keyColumns.append(SQLIdentifier.quote(columnName))
         }
         let columnNames = written.map { SQLIdentifier.quote($0.column.name) }
+        let typed = written.map { (SQLIdentifier.quote($0.column.name), $0.column.type) }
+        let typedKey = key.keyNames.map { (SQLIdentifier.quote($0), table.columns[$0]?.type ?? "text") }
+        let overriding = written.contains { $0.column.identityAlways }
+        if key.kind == .update || key.kind == .updateSet, written.isEmpty {
+            // Nothing to set (only an unchanged identity key, or generated
+            // columns): the row must still exist.
+            guard key.kind == .update else {
+                throw Mismatch(message: "an update that sets no column cannot be applied as a set")
+            }
+            return PreparedStatement(
+                name: name, sql: "SELECT 1 FROM \(table.quotedName) WHERE " + keyColumns.enumerated().map { "\($1) = $\($0 + 1)" }.joined(separator: " AND "),
+                dataIndices: [], keyIndices: keyIndices, expectsOneRow: true)
+        }
         let sql: String
         switch key.kind {
         case .insert:
-            sql = StatementText.insert(table: table.quotedName, columns: columnNames,
-                                       overridingSystemValue: written.contains { $0.column.identityAlways })
+            sql = StatementText.insert(table: table.quotedName, columns: columnNames, overridingSystemValue: overriding)
+        case .insertSet:
+            sql = StatementText.insertSet(table: table.quotedName, columns: typed, overridingSystemValue: overriding)
+        case .updateSet:
+            sql = StatementText.updateSet(table: table.quotedName, set: typed, key: typedKey)
+        case .deleteSet:
+            sql = StatementText.deleteSet(table: table.quotedName, key: typedKey)
         case .update:
             sql = StatementText.update(table: table.quotedName, set: columnNames, key: keyColumns)
         case .delete:
@@ -89,11 +133,27 @@ enum StatementBuilder {
                                         columns: written.map { (SQLIdentifier.quote($0.column.name), $0.column.type) },
                                         key: keyColumns)
         }
+        let deletes = key.kind == .delete || key.kind == .deleteSet
+        let inserts = key.kind == .insert || key.kind == .insertSet
+        let isSet = key.kind == .insertSet || key.kind == .updateSet || key.kind == .deleteSet
         return PreparedStatement(
             name: name, sql: sql,
-            dataIndices: key.kind == .delete ? [] : written.map(\.index),
-            keyIndices: key.kind == .insert ? [] : keyIndices,
-            expectsOneRow: key.kind != .insert)
+            dataIndices: deletes ? [] : written.map(\.index),
+            keyIndices: inserts ? [] : keyIndices,
+            expectsOneRow: !inserts && !isSet,
+            isSet: isSet)
+    }
+
+    /// The key of the set-based statement for changes shaped like `change`.
+    static func setKey(for change: Change, table: SlaveTable) -> StatementKey {
+        var key = self.key(for: change, table: table)
+        switch key.kind {
+        case .insert: key.kind = .insertSet
+        case .update: key.kind = .updateSet
+        case .delete: key.kind = .deleteSet
+        case .replace, .insertSet, .updateSet, .deleteSet: break
+        }
+        return key
     }
 
     /// The key of `change`'s statement, deciding per row whether an update

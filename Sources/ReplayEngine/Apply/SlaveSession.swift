@@ -15,6 +15,11 @@ final class SlaveSession {
     var statements: [StatementKey: PreparedStatement] = [:]
     var parameters = ParameterBuffer()
     var copyBuffer: [UInt8] = []
+    var arrayScratch = ArrayLiteral()
+    /// True when `session_replication_role = replica` took: the slave's
+    /// foreign keys and ordinary triggers are quiet, so changes to different
+    /// tables may be reordered.
+    private(set) var replicaRole = false
     private var inTransaction = false
 
     /// The values are the same text the master's capture wrote (docs/FORMAT.md),
@@ -39,6 +44,7 @@ final class SlaveSession {
             // Replica role: the slave's user triggers and foreign-key checks
             // stay quiet, as for any replication. It needs superuser.
             try connection.executeScript("SET session_replication_role = replica")
+            replicaRole = true
         } catch where !error.isConnectionFailure {
             logger.info("session_replication_role stays 'origin' on this slave: \(error.message); its triggers and foreign keys will fire")
         }
@@ -109,6 +115,11 @@ final class SlaveSession {
 public struct ApplySettings: Sendable {
     /// Statements per pipeline sync: results are read and checked after each.
     public var statementsPerSync: Int = 2000
+    /// Rows (of set-based statements) per pipeline sync.
+    public var rowsPerSync: Int = 20000
+    /// Group changes by table and fold them into set-based statements when
+    /// the slave runs in replica mode (see `ApplyPlanner.netEffect`).
+    public var setBased: Bool = true
     /// A run of at least this many inserts into one table with the same columns goes by COPY.
     public var copyThreshold: Int = 64
     /// COPY data is sent in pieces of about this many bytes.

@@ -41,15 +41,24 @@ final class HostReplicator {
     ///   commit asynchronously and record it once the slave has flushed it.
     func runBatch(synchronous: Bool, isCancelled: () -> Bool) throws(ReplayError) -> Summary {
         do throws(ReplayError) {
-            return try batch(synchronous: synchronous, isCancelled: isCancelled)
+            do throws(ReplayError) {
+                return try batch(synchronous: synchronous, precise: false, isCancelled: isCancelled)
+            } catch where error.retryPrecisely {
+                // Apply it again change by change, to name the failing change
+                // (or succeed, if the fast plan was the trouble).
+                logger.debug("a set-based statement failed (\(error.message)); applying the batch again change by change")
+                slave = nil
+                return try batch(synchronous: synchronous, precise: true, isCancelled: isCancelled)
+            }
         } catch {
             var error = error
             error.host = host.name
+            error.retryPrecisely = false
             throw error
         }
     }
 
-    private func batch(synchronous: Bool, isCancelled: () -> Bool) throws(ReplayError) -> Summary {
+    private func batch(synchronous: Bool, precise: Bool, isCancelled: () -> Bool) throws(ReplayError) -> Summary {
         let master = try masterConnection()
         let masterID: String
         if let known = self.masterID {
@@ -100,20 +109,29 @@ final class HostReplicator {
         var changes = 0
         var transactions = 0
         var last: Change?
+        var lastXID: UInt64?
+        let clock = ContinuousClock()
+        let batchStart = clock.now
+        var readTime = Duration.zero
+        var applyTime = Duration.zero
         do throws(ReplayError) {
             try slave.begin(masterID: masterID, previous: previous, createRow: createRow, synchronous: synchronous)
             while true {
                 if isCancelled() {
                     throw ReplayError(.cancelled, "stopped before the batch was complete; it was rolled back")
                 }
+                let fetchStart = clock.now
                 let chunk = try reader.next(limit: settings.chunkSize)
+                readTime += clock.now - fetchStart
                 guard let chunkLast = chunk.last else { break }
-                for change in chunk where change.xid != last?.xid {
+                for change in chunk where change.xid != lastXID {
                     // Counted per run of one XID: exact unless transactions interleave.
                     transactions += 1
-                    last = change
+                    lastXID = change.xid
                 }
-                try slave.apply(chunk)
+                let applyStart = clock.now
+                try slave.apply(chunk, precise: precise)
+                applyTime += clock.now - applyStart
                 changes += chunk.count
                 last = chunkLast
             }
@@ -132,6 +150,8 @@ final class HostReplicator {
         } else {
             try recordIfDurable(assumeDurable: false)
         }
+        logger.debug("batch timings", metadata: [
+            "read": "\(readTime)", "apply": "\(applyTime)", "total": "\(clock.now - batchStart)"])
         if changes > 0 {
             logger.info("applied batch", metadata: [
                 LogKey.changes: "\(changes)", "transactions": "\(transactions)",

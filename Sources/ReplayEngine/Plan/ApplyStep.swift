@@ -1,49 +1,68 @@
 import PendingDecoder
 
-/// How one stretch of a chunk of changes is sent to the slave.
+/// How a stretch of a chunk's changes is sent to the slave. Indices are
+/// positions in `ApplyPlan.changes`.
 public enum ApplyStep: Sendable, Equatable {
     /// One change, as one prepared statement in the pipeline.
     case statement(Int)
-    /// Consecutive inserts into one table with the same columns: one COPY.
-    case copy(Range<Int>)
-    /// Consecutive truncates of one master transaction: one TRUNCATE of all their tables.
-    case truncate(Range<Int>)
+    /// Inserts into one table with one column set: one COPY.
+    case copy([Int])
+    /// Truncates of one master transaction: one TRUNCATE of all their tables.
+    case truncate([Int])
+    /// Inserts into one table with one column set: one INSERT … SELECT FROM unnest.
+    case insertSet([Int])
+    /// Updates of distinct rows of one table, keys unchanged, one column set:
+    /// one UPDATE … FROM unnest.
+    case updateSet([Int])
+    /// Deletes of distinct rows of one table: one DELETE … USING unnest.
+    case deleteSet([Int])
 }
 
-/// Groups a chunk of changes (in "SeqId" order) into apply steps.
-///
-/// Grouping never reorders: the steps cover the changes in order, so the
-/// slave sees them in the master's capture order.
+/// The changes to apply (possibly folded: see `NetEffect`) and how.
+public struct ApplyPlan: Sendable {
+    public var changes: [Change]
+    public var steps: [ApplyStep]
+}
+
+/// Plans a chunk of changes (in "SeqId" order) for the slave.
 public enum ApplyPlanner {
-    /// The steps for `changes`; runs of at least `copyThreshold` inserts
-    /// into one table with one column set become COPY steps.
-    public static func steps(for changes: [Change], copyThreshold: Int) -> [ApplyStep] {
+    /// The plan that keeps the master's order exactly: one statement per
+    /// change, except that runs of at least `copyThreshold` consecutive inserts
+    /// into one table with one column set become COPY, and consecutive truncates
+    /// of one transaction one TRUNCATE.
+    public static func sequential(_ changes: [Change], copyThreshold: Int) -> ApplyPlan {
+        ApplyPlan(changes: changes, steps: steps(for: changes, indices: Array(changes.indices), copyThreshold: copyThreshold))
+    }
+
+    /// The sequential steps for `changes[indices]`, in that order.
+    static func steps(for changes: [Change], indices: [Int], copyThreshold: Int) -> [ApplyStep] {
         var steps: [ApplyStep] = []
-        var index = changes.startIndex
-        while index < changes.endIndex {
-            let change = changes[index]
-            var end = index + 1
+        var position = 0
+        while position < indices.count {
+            let change = changes[indices[position]]
+            var end = position + 1
             switch change.operation {
             case .truncate:
-                while end < changes.endIndex, changes[end].operation == .truncate, changes[end].xid == change.xid {
+                while end < indices.count, changes[indices[end]].operation == .truncate,
+                      changes[indices[end]].xid == change.xid {
                     end += 1
                 }
-                steps.append(.truncate(index..<end))
+                steps.append(.truncate(Array(indices[position..<end])))
             case .insert:
-                while end < changes.endIndex, changes[end].operation == .insert,
-                      changes[end].table == change.table,
-                      sameColumns(changes[end].data, change.data) {
+                while end < indices.count, changes[indices[end]].operation == .insert,
+                      changes[indices[end]].table == change.table,
+                      sameColumns(changes[indices[end]].data, change.data) {
                     end += 1
                 }
-                if end - index >= copyThreshold {
-                    steps.append(.copy(index..<end))
+                if end - position >= copyThreshold {
+                    steps.append(.copy(Array(indices[position..<end])))
                 } else {
-                    steps.append(contentsOf: (index..<end).map { ApplyStep.statement($0) })
+                    steps.append(contentsOf: indices[position..<end].map { ApplyStep.statement($0) })
                 }
             case .update, .delete:
-                steps.append(.statement(index))
+                steps.append(.statement(indices[position]))
             }
-            index = end
+            position = end
         }
         return steps
     }

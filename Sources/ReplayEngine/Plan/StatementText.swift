@@ -31,6 +31,43 @@ enum StatementText {
             + "SELECT \(values) FROM old"
     }
 
+    /// Many rows in one INSERT: `INSERT INTO t (a, b) SELECT v.c1::type, … FROM unnest($1::text[], …) AS v(c1, …)`.
+    /// Each parameter is a text array holding one column's values; the casts
+    /// name the types without type modifiers, so the column's own length or
+    /// precision applies as in a plain INSERT.
+    static func insertSet(table: String, columns: [(name: String, type: String)], overridingSystemValue: Bool) -> String {
+        let overriding = overridingSystemValue ? " OVERRIDING SYSTEM VALUE" : ""
+        let values = columns.enumerated().map { "v.c\($0 + 1)::\($1.type)" }.joined(separator: ", ")
+        return "INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", ")))\(overriding) "
+            + "SELECT \(values) FROM \(unnest(columns.count)) AS v(\(aliases(columns.count, "c")))"
+    }
+
+    /// Many rows in one UPDATE, each matched by its key, each returning its
+    /// position (`ord`, from 1) so a row that is not found can be named.
+    static func updateSet(table: String, set columns: [(name: String, type: String)], key: [(name: String, type: String)]) -> String {
+        let assignments = columns.enumerated().map { "\($1.name) = v.c\($0 + 1)::\($1.type)" }.joined(separator: ", ")
+        let match = key.enumerated().map { "t.\($1.name) = v.k\($0 + 1)::\($1.type)" }.joined(separator: " AND ")
+        return "UPDATE \(table) AS t SET \(assignments) "
+            + "FROM \(unnest(columns.count + key.count)) WITH ORDINALITY "
+            + "AS v(\(aliases(columns.count, "c"))\(columns.isEmpty ? "" : ", ")\(aliases(key.count, "k")), ord) "
+            + "WHERE \(match) RETURNING v.ord"
+    }
+
+    /// Many rows in one DELETE, each matched by its key, returning positions.
+    static func deleteSet(table: String, key: [(name: String, type: String)]) -> String {
+        let match = key.enumerated().map { "t.\($1.name) = v.k\($0 + 1)::\($1.type)" }.joined(separator: " AND ")
+        return "DELETE FROM \(table) AS t USING \(unnest(key.count)) WITH ORDINALITY "
+            + "AS v(\(aliases(key.count, "k")), ord) WHERE \(match) RETURNING v.ord"
+    }
+
+    private static func unnest(_ count: Int) -> String {
+        "unnest(" + (1...max(count, 1)).map { "$\($0)::text[]" }.joined(separator: ", ") + ")"
+    }
+
+    private static func aliases(_ count: Int, _ prefix: String) -> String {
+        (0..<count).map { "\(prefix)\($0 + 1)" }.joined(separator: ", ")
+    }
+
     /// `TRUNCATE ONLY a, b`; tables that are partitioned cannot be ONLY.
     static func truncate(tables: [(name: String, partitioned: Bool)]) -> String {
         let list = tables.map { $0.partitioned ? $0.name : "ONLY \($0.name)" }.joined(separator: ", ")

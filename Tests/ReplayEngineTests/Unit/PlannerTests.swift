@@ -21,8 +21,10 @@ struct PlannerTests {
         changes += (7...9).map { insert($0) }
         changes += (10...11).map { insert($0, columns: ["id"]) }
         changes += (12...13).map { insert($0, "public.u") }
-        let steps = ApplyPlanner.steps(for: changes, copyThreshold: 3)
-        #expect(steps == [.copy(0..<5), .statement(5), .copy(6..<9), .statement(9), .statement(10), .statement(11), .statement(12)])
+        let steps: [ApplyStep] = ApplyPlanner.sequential(changes, copyThreshold: 3).steps
+        let expected: [ApplyStep] = [.copy([0, 1, 2, 3, 4]), .statement(5), .copy([6, 7, 8]),
+                                     .statement(9), .statement(10), .statement(11), .statement(12)]
+        #expect(steps == expected)
     }
 
     @Test("consecutive truncates of one transaction are one step; of two transactions, two")
@@ -34,8 +36,105 @@ struct PlannerTests {
             insert(4, xid: 8),
             Change(seqID: 5, xid: 8, table: "public.a", operation: .truncate),
         ]
-        #expect(ApplyPlanner.steps(for: changes, copyThreshold: 64) == [.truncate(0..<2), .truncate(2..<3), .statement(3), .truncate(4..<5)])
-        #expect(ApplyPlanner.steps(for: [], copyThreshold: 64).isEmpty)
+        let expected: [ApplyStep] = [.truncate([0, 1]), .truncate([2]), .statement(3), .truncate([4])]
+        #expect(ApplyPlanner.sequential(changes, copyThreshold: 64).steps == expected)
+        #expect(ApplyPlanner.netEffect(changes, traits: ["public.t": reorderable], copyThreshold: 64).steps == expected)
+        #expect(ApplyPlanner.sequential([], copyThreshold: 64).steps.isEmpty)
+    }
+
+    private let reorderable = TableTraits(reorderable: true, primaryKey: ["id"])
+
+    private func update(_ seq: Int64, _ table: String = "public.t", id: String, v: String, newID: String? = nil) -> Change {
+        Change(seqID: seq, xid: UInt64(seq), table: table, operation: .update,
+               key: row([("id", id)]), data: row([("id", newID ?? id), ("v", v)]))
+    }
+
+    private func delete(_ seq: Int64, _ table: String = "public.t", id: String) -> Change {
+        Change(seqID: seq, xid: UInt64(seq), table: table, operation: .delete, key: row([("id", id)]))
+    }
+
+    private func insertRow(_ seq: Int64, _ table: String = "public.t", id: String, v: String) -> Change {
+        Change(seqID: seq, xid: UInt64(seq), table: table, operation: .insert, data: row([("id", id), ("v", v)]))
+    }
+
+    /// The plan's changes as readable text, one per step item.
+    private func describe(_ plan: ApplyPlan) -> [String] {
+        func one(_ i: Int) -> String {
+            let c = plan.changes[i]
+            let id = (c.operation == .insert ? c.data : c.key).flatMap { r in r.index(ofColumnNamed: "id").flatMap { r.value(at: $0) } } ?? "?"
+            let v = c.data.flatMap { r in r.index(ofColumnNamed: "v").flatMap { r.value(at: $0) } }.map { "=\($0)" } ?? ""
+            return "\(c.operation)#\(c.seqID) \(c.table) \(id)\(v)"
+        }
+        return plan.steps.map { step in
+            switch step {
+            case .statement(let i): "one " + one(i)
+            case .copy(let ids): "copy " + ids.map(one).joined(separator: ", ")
+            case .truncate(let ids): "truncate " + ids.map(one).joined(separator: ", ")
+            case .insertSet(let ids): "insertSet " + ids.map(one).joined(separator: ", ")
+            case .updateSet(let ids): "updateSet " + ids.map(one).joined(separator: ", ")
+            case .deleteSet(let ids): "deleteSet " + ids.map(one).joined(separator: ", ")
+            }
+        }
+    }
+
+    @Test("net effect: repeated changes to one row fold, keeping the first change's identity and the last row")
+    func folding() {
+        let changes = [
+            insertRow(1, id: "1", v: "a"), update(2, id: "1", v: "b"), update(3, id: "1", v: "c"),   // insert 1=c
+            update(4, id: "2", v: "x"), update(5, id: "2", v: "y"),                                  // update 2=y
+            update(6, id: "3", v: "x"), delete(7, id: "3"),                                          // delete 3
+            insertRow(8, id: "4", v: "gone"), delete(9, id: "4"),                                    // nothing
+            delete(10, id: "5"), insertRow(11, id: "5", v: "again"),                                 // delete, then insert
+        ]
+        let plan = ApplyPlanner.netEffect(changes, traits: ["public.t": reorderable], copyThreshold: 64)
+        // Wave one holds every row once; the re-insert of row 5 waits for wave two.
+        #expect(describe(plan) == [
+            "one insert#1 public.t 1=c",
+            "one update#4 public.t 2=y",
+            "deleteSet delete#6 public.t 3, delete#10 public.t 5",
+            "one insert#11 public.t 5=again",
+        ])
+    }
+
+    @Test("net effect groups tables, keeps each table's order, and leaves tables it may not reorder sequential")
+    func grouping() {
+        let changes = [
+            update(1, "public.a", id: "1", v: "x"), insertRow(2, "public.h", id: "10", v: "h"),
+            update(3, "public.a", id: "2", v: "y"), insertRow(4, "public.h", id: "11", v: "h"),
+            update(5, "public.u", id: "1", v: "p"), update(6, "public.u", id: "1", v: "q"),
+        ]
+        let traits = ["public.a": reorderable, "public.h": reorderable,
+                      "public.u": TableTraits(reorderable: false, primaryKey: ["id"])]
+        let plan = ApplyPlanner.netEffect(changes, traits: traits, copyThreshold: 64)
+        #expect(describe(plan) == [
+            "updateSet update#1 public.a 1=x, update#3 public.a 2=y",
+            "insertSet insert#2 public.h 10=h, insert#4 public.h 11=h",
+            "one update#5 public.u 1=p",
+            "one update#6 public.u 1=q",
+        ])
+    }
+
+    @Test("a key-changing update keeps its table in master order")
+    func keyChange() {
+        let changes = [
+            update(1, id: "a", v: "1", newID: "tmp"), update(2, id: "c", v: "2", newID: "a"),
+            update(3, id: "tmp", v: "3", newID: "c"), update(4, id: "z", v: "4"),
+        ]
+        let plan = ApplyPlanner.netEffect(changes, traits: ["public.t": reorderable], copyThreshold: 64)
+        #expect(plan.steps == [.statement(0), .statement(1), .statement(2), .statement(3)])
+        #expect(plan.changes.map(\.seqID) == [1, 2, 3, 4])
+    }
+
+    @Test("a key that cannot be read from the rows keeps the table sequential")
+    func unreadableKey() {
+        let changes = [
+            Change(seqID: 1, xid: 1, table: "public.t", operation: .update,
+                   key: row([("other", "1")]), data: row([("other", "1"), ("v", "x")])),
+            Change(seqID: 2, xid: 1, table: "public.t", operation: .update,
+                   key: row([("other", "2")]), data: row([("other", "2"), ("v", "y")])),
+        ]
+        let plan = ApplyPlanner.netEffect(changes, traits: ["public.t": reorderable], copyThreshold: 64)
+        #expect(plan.steps == [.statement(0), .statement(1)])
     }
 
     private func table(identity: Bool = false, generated: [String] = []) -> SlaveTable {

@@ -58,3 +58,38 @@ struct SQLTextTests {
         #expect(CopyText.lineNumber(inContext: nil) == nil)
     }
 }
+
+@Suite("Set-based statements and array parameters")
+struct SetStatementTests {
+    private func literal(_ values: [String?]) -> String {
+        var array = ArrayLiteral()
+        for value in values {
+            if var value {
+                value.withUTF8 { array.append(UnsafeRawBufferPointer($0)) }
+            } else {
+                array.append(nil)
+            }
+        }
+        return array.finish { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test("array literals quote every element and escape quotes and backslashes")
+    func arrays() {
+        #expect(literal([]) == "{}")
+        #expect(literal(["a"]) == #"{"a"}"#)
+        #expect(literal(["", nil, "NULL"]) == #"{"",NULL,"NULL"}"#, "empty, SQL NULL and the text NULL stay distinct")
+        #expect(literal([#"q"uote"#, #"back\slash"#, "{,}", "new\nline"]) == "{\"q\\\"uote\",\"back\\\\slash\",\"{,}\",\"new\nline\"}")
+    }
+
+    @Test("set statements cast text arrays to the column types and return positions")
+    func text() {
+        let columns = [(#""v""#, #""pg_catalog"."varchar""#)]
+        let key = [(#""id""#, #""pg_catalog"."int4""#)]
+        #expect(StatementText.updateSet(table: "T", set: columns, key: key)
+                == #"UPDATE T AS t SET "v" = v.c1::"pg_catalog"."varchar" FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS v(c1, k1, ord) WHERE t."id" = v.k1::"pg_catalog"."int4" RETURNING v.ord"#)
+        #expect(StatementText.deleteSet(table: "T", key: key)
+                == #"DELETE FROM T AS t USING unnest($1::text[]) WITH ORDINALITY AS v(k1, ord) WHERE t."id" = v.k1::"pg_catalog"."int4" RETURNING v.ord"#)
+        #expect(StatementText.insertSet(table: "T", columns: key + columns, overridingSystemValue: true)
+                == #"INSERT INTO T ("id", "v") OVERRIDING SYSTEM VALUE SELECT v.c1::"pg_catalog"."int4", v.c2::"pg_catalog"."varchar" FROM unnest($1::text[], $2::text[]) AS v(c1, c2)"#)
+    }
+}

@@ -1,0 +1,215 @@
+import PendingDecoder
+
+/// What the planner needs to know of a slave table to reorder and fold its changes.
+public struct TableTraits: Sendable, Equatable {
+    /// Changes to different rows of this table commute: its primary key is
+    /// its only unique or exclusion constraint, no trigger fires in replica
+    /// mode, and no identity ALWAYS column outside the key needs an update
+    /// done as delete + insert.
+    public var reorderable: Bool
+    /// The primary key's column names (the slave's), to find an inserted row's key.
+    public var primaryKey: [String]
+
+    public init(reorderable: Bool, primaryKey: [String]) {
+        self.reorderable = reorderable
+        self.primaryKey = primaryKey
+    }
+}
+
+extension ApplyPlanner {
+    /// The fast plan: what the slave ends up with is what `sequential` gives,
+    /// in fewer statements.
+    ///
+    /// Only valid when the slave session runs in replica mode (foreign keys
+    /// and ordinary triggers quiet), so that changes to different tables
+    /// commute: within each stretch between truncates, the changes are
+    /// grouped by table (each table's own changes keep their order). For a
+    /// table whose `TableTraits` say changes to different rows commute, and
+    /// whose updates in the stretch keep their keys, the changes are folded
+    /// to their net effect per row (insert + updates = one insert, updates =
+    /// one update, update + delete = delete, insert + delete = nothing) and
+    /// applied in waves of distinct rows, each wave as set-based statements;
+    /// other tables keep the sequential steps. The folded change keeps the
+    /// first change's XID, SeqId and old key (where a failure would first
+    /// show) and the last change's new row.
+    public static func netEffect(
+        _ changes: [Change], traits: [String: TableTraits], copyThreshold: Int, setThreshold: Int = 2
+    ) -> ApplyPlan {
+        var planned: [Change] = []
+        planned.reserveCapacity(changes.count)
+        var steps: [ApplyStep] = []
+        var start = changes.startIndex
+        while start < changes.endIndex {
+            if changes[start].operation == .truncate {
+                // Truncates stay where they are, grouped as in the sequential plan.
+                var end = start + 1
+                while end < changes.endIndex, changes[end].operation == .truncate, changes[end].xid == changes[start].xid {
+                    end += 1
+                }
+                steps.append(.truncate(Array(planned.count..<(planned.count + end - start))))
+                planned.append(contentsOf: changes[start..<end])
+                start = end
+                continue
+            }
+            var end = start
+            while end < changes.endIndex, changes[end].operation != .truncate { end += 1 }
+            planStretch(changes[start..<end], traits: traits, copyThreshold: copyThreshold,
+                        setThreshold: setThreshold, into: &planned, steps: &steps)
+            start = end
+        }
+        return ApplyPlan(changes: planned, steps: steps)
+    }
+
+    /// Plans a stretch without truncates, table by table.
+    private static func planStretch(
+        _ stretch: ArraySlice<Change>, traits: [String: TableTraits], copyThreshold: Int, setThreshold: Int,
+        into planned: inout [Change], steps: inout [ApplyStep]
+    ) {
+        var tables: [String] = []
+        var byTable: [String: [Int]] = [:]
+        for index in stretch.indices {
+            let table = stretch[index].table
+            if byTable[table] == nil { tables.append(table) }
+            byTable[table, default: []].append(index)
+        }
+        for table in tables {
+            let indices = byTable[table] ?? []
+            if let trait = traits[table], trait.reorderable,
+               let folded = fold(stretch, indices, primaryKey: trait.primaryKey) {
+                emitWaves(folded, setThreshold: setThreshold, copyThreshold: copyThreshold,
+                          into: &planned, steps: &steps)
+            } else {
+                let base = planned.count
+                planned.append(contentsOf: indices.map { stretch[$0] })
+                steps.append(contentsOf: Self.steps(for: planned, indices: Array(base..<planned.count),
+                                                    copyThreshold: copyThreshold))
+            }
+        }
+    }
+
+    /// One row's net change after folding, and its wave.
+    private struct Folded {
+        var change: Change
+        var wave: Int
+    }
+
+    /// Folds one table's changes to their net effect per primary key; nil
+    /// when that is not possible (a key changes, or a key cannot be read).
+    private static func fold(_ stretch: ArraySlice<Change>, _ indices: [Int], primaryKey: [String]) -> [Folded]? {
+        guard !primaryKey.isEmpty else { return nil }
+        var entries: [Change?] = []
+        var latest: [[String?]: Int] = [:]
+        for index in indices {
+            let change = stretch[index]
+            guard let key = rowKey(change, primaryKey: primaryKey) else { return nil }
+            if change.operation == .update, !keepsKey(change, primaryKey: primaryKey) { return nil }
+            if let at = latest[key], let previous = entries[at] {
+                switch (previous.operation, change.operation) {
+                case (.insert, .update), (.update, .update):
+                    entries[at]?.data = change.data
+                    continue
+                case (.update, .delete):
+                    entries[at]?.operation = .delete
+                    entries[at]?.data = nil
+                    continue
+                case (.insert, .delete):
+                    entries[at] = nil
+                    latest[key] = nil
+                    continue
+                default:
+                    // delete then insert, or a sequence that fails on the
+                    // master's own terms: keep both, in order (next wave).
+                    break
+                }
+            }
+            latest[key] = entries.count
+            entries.append(change)
+        }
+        var waveOfKey: [[String?]: Int] = [:]
+        var folded: [Folded] = []
+        folded.reserveCapacity(entries.count)
+        for case let change? in entries {
+            // Keys were readable above.
+            let key = rowKey(change, primaryKey: primaryKey) ?? []
+            let wave = waveOfKey[key, default: 0]
+            waveOfKey[key] = wave + 1
+            folded.append(Folded(change: change, wave: wave))
+        }
+        return folded
+    }
+
+    /// Emits folded changes wave by wave; within a wave (distinct rows), one
+    /// set-based step per operation and column set.
+    private static func emitWaves(
+        _ folded: [Folded], setThreshold: Int, copyThreshold: Int,
+        into planned: inout [Change], steps: inout [ApplyStep]
+    ) {
+        let waves = (folded.map(\.wave).max() ?? -1) + 1
+        for wave in 0..<waves {
+            var groups: [[Int]] = []
+            for entry in folded where entry.wave == wave {
+                let position = planned.count
+                planned.append(entry.change)
+                if let group = groups.firstIndex(where: { sameShape(planned[$0[0]], entry.change) }) {
+                    groups[group].append(position)
+                } else {
+                    groups.append([position])
+                }
+            }
+            for group in groups {
+                let operation = planned[group[0]].operation
+                if operation == .insert && group.count >= copyThreshold {
+                    steps.append(.copy(group))
+                } else if group.count >= setThreshold {
+                    switch operation {
+                    case .insert: steps.append(.insertSet(group))
+                    case .update: steps.append(.updateSet(group))
+                    case .delete: steps.append(.deleteSet(group))
+                    case .truncate: steps.append(.truncate(group))
+                    }
+                } else {
+                    steps.append(contentsOf: group.map { ApplyStep.statement($0) })
+                }
+            }
+        }
+    }
+
+    /// Same operation and the same column names in both rows.
+    private static func sameShape(_ a: Change, _ b: Change) -> Bool {
+        a.operation == b.operation && sameColumns(a.data, b.data) && sameColumns(a.key, b.key)
+    }
+
+    /// The primary-key values of the row a change touches (in `primaryKey`
+    /// order): from the old key of an update or delete, from the new row of an insert.
+    static func rowKey(_ change: Change, primaryKey: [String]) -> [String?]? {
+        guard let row = change.operation == .insert ? change.data : change.key else { return nil }
+        var key: [String?] = []
+        key.reserveCapacity(primaryKey.count)
+        for name in primaryKey {
+            guard let index = row.index(ofColumnNamed: name) else { return nil }
+            key.append(row.value(at: index))
+        }
+        // The rows must name exactly the key columns, or the key is not ours.
+        if change.operation != .insert && row.count != primaryKey.count { return nil }
+        return key
+    }
+
+    /// True when an update's new row has the same key values as its old key.
+    static func keepsKey(_ change: Change, primaryKey: [String]) -> Bool {
+        guard let data = change.data, let key = change.key else { return false }
+        for name in primaryKey {
+            guard let new = data.index(ofColumnNamed: name), let old = key.index(ofColumnNamed: name) else { return false }
+            let equal = data.withUnsafeValueBytes(at: new) { left in
+                key.withUnsafeValueBytes(at: old) { right in
+                    switch (left, right) {
+                    case (nil, nil): true
+                    case let (l?, r?): l.elementsEqual(r)
+                    default: false
+                    }
+                }
+            }
+            if !equal { return false }
+        }
+        return true
+    }
+}
