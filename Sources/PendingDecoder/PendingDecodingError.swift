@@ -30,7 +30,7 @@ public struct PendingDecodingError: Error, Sendable, Hashable, CustomStringConve
         case invalidUTF8
         /// A NUL byte in a name or value; PostgreSQL text never contains one.
         case nulByte
-        /// The input is larger than a row can be (4 GiB; PostgreSQL's own limit is 1 GB).
+        /// The input is larger than a row can be (2 GiB; PostgreSQL's own limit for text is 1 GB).
         case rowTooLarge
     }
 
@@ -49,11 +49,8 @@ public struct PendingDecodingError: Error, Sendable, Hashable, CustomStringConve
     }
 
     public var description: String {
-        var text = "invalid pending row: \(kind.summary) at byte \(offset)"
-        if let columnIndex {
-            text += " (column #\(columnIndex))"
-        }
-        return text
+        let column = columnIndex.map { " (column #\($0))" } ?? ""
+        return "invalid pending row at byte \(offset)\(column): \(kind.summary)"
     }
 }
 
@@ -61,8 +58,8 @@ extension PendingDecodingError.Kind {
     /// A short phrase for messages; never includes data from the row.
     var summary: String {
         switch self {
-        case .unterminatedName: "column name opened here has no closing '\"'"
-        case .unterminatedValue: "value opened here has no closing \"'\""
+        case .unterminatedName: "the column name opened there has no closing '\"'"
+        case .unterminatedValue: "the value opened there has no closing \"'\""
         case .missingEquals: "expected '=' after the column name"
         case .expectedValue: "expected \"'\" (a value) or ' ' (NULL) after '='"
         case .expectedNameQuote: "expected '\"' starting a column name"
@@ -73,7 +70,7 @@ extension PendingDecodingError.Kind {
         case .duplicateColumn: "column name repeats an earlier column of the row"
         case .invalidUTF8: "invalid UTF-8"
         case .nulByte: "NUL byte"
-        case .rowTooLarge: "row larger than 4 GiB"
+        case .rowTooLarge: "row of 2 GiB or more"
         }
     }
 }

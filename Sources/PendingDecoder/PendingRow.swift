@@ -11,13 +11,17 @@ public struct PendingRow: @unchecked Sendable {
         self.storage = storage
     }
 
-    /// Builds a row from columns as given. Nothing is checked: a row built this way
-    /// may hold what decoding rejects (empty or repeated names, NUL bytes).
+    /// Builds a row from columns as given. The names and values are not checked: a
+    /// row built this way may hold what decoding rejects (empty or repeated names,
+    /// NUL bytes). Their UTF-8 must total less than 2 GiB, as for a decoded row.
     public init(_ columns: [PendingColumn]) {
         var textCount = 0
         for column in columns {
             textCount += column.name.utf8.count + (column.value?.utf8.count ?? 0)
         }
+        precondition(
+            textCount <= RowScanner.maximumRowSize,
+            "PendingRow: columns hold \(textCount) bytes of text, more than a row can (2 GiB)")
         guard !columns.isEmpty else {
             storage = .empty
             return
