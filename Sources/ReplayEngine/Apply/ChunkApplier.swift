@@ -30,7 +30,9 @@ extension SlaveSession {
     ///   grouped by table and folded to set-based statements (see
     ///   `ApplyPlanner.netEffect`); a failure a set-based statement cannot
     ///   pin on one change is thrown with `retryPrecisely`.
-    func apply(_ changes: [Change], precise: Bool = false) throws(ReplayError) {
+    /// - Parameter master: a connection whose input is read while waiting
+    ///   for the slave (the master, fetching the next chunk meanwhile).
+    func apply(_ changes: [Change], precise: Bool = false, servicing master: Connection? = nil) throws(ReplayError) {
         let tables = try resolveTables(changes)
         let plan: ApplyPlan
         if !precise && replicaRole && settings.setBased {
@@ -59,10 +61,11 @@ extension SlaveSession {
                 inFlight.append(InFlight(indices: [indices[0]], check: .none))
                 rowsInFlight += 1
             case .copy(let indices):
-                try drain(&inFlight, planned)
+                try drain(&inFlight, planned, master)
                 rowsInFlight = 0
                 try leavePipeline()
                 if let table = tables[planned[indices[0]].table] {
+                    master?.readAvailableInput()
                     try copy(planned, indices, into: table)
                 }
             case .insertSet(let indices), .updateSet(let indices), .deleteSet(let indices):
@@ -71,11 +74,11 @@ extension SlaveSession {
                 rowsInFlight += indices.count
             }
             if inFlight.count >= settings.statementsPerSync || rowsInFlight >= settings.rowsPerSync {
-                try drain(&inFlight, planned)
+                try drain(&inFlight, planned, master)
                 rowsInFlight = 0
             }
         }
-        try drain(&inFlight, planned)
+        try drain(&inFlight, planned, master)
         try leavePipeline()
     }
 
@@ -189,12 +192,13 @@ extension SlaveSession {
     }
 
     /// Syncs the pipeline and checks every queued statement's result.
-    private func drain(_ inFlight: inout [InFlight], _ changes: [Change]) throws(ReplayError) {
+    private func drain(_ inFlight: inout [InFlight], _ changes: [Change], _ master: Connection?) throws(ReplayError) {
         guard !inFlight.isEmpty else { return }
         var failure: ReplayError?
         do throws(PostgresError) {
             try connection.pipelineSync()
             for item in inFlight {
+                try connection.waitForResult(servicing: master)
                 switch try connection.nextPipelineResult() {
                 case .success(let result):
                     if failure == nil {

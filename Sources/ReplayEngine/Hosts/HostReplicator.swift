@@ -124,13 +124,17 @@ final class HostReplicator {
                 let chunk = try reader.next(limit: settings.chunkSize)
                 readTime += clock.now - fetchStart
                 guard let chunkLast = chunk.last else { break }
+                // The master reads the next chunk while this one is applied.
+                if chunk.count == settings.chunkSize {
+                    try reader.prefetch(limit: settings.chunkSize)
+                }
                 for change in chunk where change.xid != lastXID {
                     // Counted per run of one XID: exact unless transactions interleave.
                     transactions += 1
                     lastXID = change.xid
                 }
                 let applyStart = clock.now
-                try slave.apply(chunk, precise: precise)
+                try slave.apply(chunk, precise: precise, servicing: reader.prefetching)
                 applyTime += clock.now - applyStart
                 changes += chunk.count
                 last = chunkLast

@@ -12,6 +12,8 @@ final class QueueReader {
     private let connection: Connection
     private let logger: Logger
     private var open = false
+    /// A FETCH sent ahead (see `prefetch`) whose result is not yet collected.
+    private var prefetched = false
 
     /// The master snapshot the batch runs up to, and the sequence values read with it.
     struct Batch {
@@ -54,11 +56,33 @@ final class QueueReader {
         return Batch(current: current, sequences: sequences)
     }
 
-    /// The next up to `limit` changes; empty when the batch is exhausted.
+    /// Sends the FETCH for the next `limit` changes without waiting: the
+    /// master reads them while the caller applies the current chunk;
+    /// `next(limit:)` collects them.
+    func prefetch(limit: Int) throws(ReplayError) {
+        do throws(PostgresError) {
+            try connection.startQuery("FETCH FORWARD \(limit) FROM dbmirror_batch")
+            prefetched = true
+        } catch {
+            throw ReplayError(master: error)
+        }
+    }
+
+    /// The master connection while a prefetch is under way, for
+    /// `Connection.waitForResult(servicing:)`.
+    var prefetching: Connection? { prefetched ? connection : nil }
+
+    /// The next up to `limit` changes (prefetched or fetched now); empty
+    /// when the batch is exhausted.
     func next(limit: Int) throws(ReplayError) -> [Change] {
         let result: QueryResult
         do throws(PostgresError) {
-            result = try connection.execute("FETCH FORWARD \(limit) FROM dbmirror_batch")
+            if prefetched {
+                prefetched = false
+                result = try connection.finishQuery(statement: "FETCH")
+            } else {
+                result = try connection.execute("FETCH FORWARD \(limit) FROM dbmirror_batch")
+            }
         } catch {
             throw ReplayError(master: error)
         }
@@ -75,6 +99,10 @@ final class QueueReader {
         guard open else { return }
         open = false
         do throws(PostgresError) {
+            if prefetched {
+                prefetched = false
+                _ = try? connection.finishQuery(statement: "FETCH")
+            }
             try connection.executeScript("ROLLBACK")
         } catch {
             logger.debug("ending the master read transaction failed: \(error)")
