@@ -80,6 +80,9 @@ def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
         ctx.reset_statistics(ctx.master, db)
         for s in slaves:
             ctx.reset_statistics(s, db)
+        if profile:
+            ctx.record(f"catch-up {w.title}: EXPLAIN ANALYZE of the replayer's queue query on the master",
+                       explain_queue_query(master_db))
         perf_data = os.path.join(ctx.out_dir, f"perf-{db}.data") if profile else None
         seconds, rss, cpu = mirror.run_once(ctx.sizes.replay_timeout, perf_data)
         master_time = ctx.statement_seconds(master_db)
@@ -102,6 +105,25 @@ def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
                     pending_reads=sum(int(r[1]) for r in reads if r[0] == "Pending"))
     finally:
         drop_databases(ctx, db, [ctx.master] + slaves)
+
+
+QUEUE_READER = os.path.join(clusters.REPO, "Sources", "ReplayEngine", "Queue", "QueueReader.swift")
+
+
+def explain_queue_query(master_db):
+    """EXPLAIN (ANALYZE, BUFFERS) of the cursor query the replayer reads a batch with, taken
+    from its source so that it stays the same, for the first registered host's snapshot."""
+    try:
+        source = open(QUEUE_READER).read()
+    except OSError as error:
+        return f"not available: {error}"
+    m = re.search(r"DECLARE dbmirror_batch NO SCROLL CURSOR FOR\s*(.*?)\"\"\"", source, re.S)
+    if not m:
+        return f"not available: no cursor query found in {QUEUE_READER}"
+    snapshot = pq.value(master_db, 'SELECT "Snapshot"::text FROM "MirroredTransaction" ORDER BY 1 LIMIT 1')
+    query = m.group(1).replace("$1::pg_snapshot", f"'{snapshot}'::pg_snapshot")
+    rows = pq.run(master_db, "EXPLAIN (ANALYZE, BUFFERS) " + query)
+    return "\n".join(r[0] for r in rows)
 
 
 def perf_report(perf_data):
