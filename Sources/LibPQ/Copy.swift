@@ -56,3 +56,40 @@ extension Connection {
         return last
     }
 }
+
+/// COPY … TO STDOUT: the server's rows read one at a time.
+extension Connection {
+    /// Starts `sql` (a `COPY … TO STDOUT`); read its rows with
+    /// `readCopyRow(_:)` until that returns false.
+    public func beginCopyOut(_ sql: String) throws(PostgresError) {
+        let raw = PQexec(pg, sql)
+        if let raw, PQresultStatus(raw) == PGRES_COPY_OUT {
+            PQclear(raw)
+            return
+        }
+        _ = try check(raw, statement: sql)
+        throw PostgresError(kind: .unexpectedResult, message: "the server did not start COPY TO STDOUT", statement: sql)
+    }
+
+    /// Waits for the next row of a `COPY … TO STDOUT` and passes its bytes
+    /// (one row in COPY's format, its newline included) to `body`; they are
+    /// valid only during the call.
+    ///
+    /// - Returns: true after a row; false, without calling `body`, once the
+    ///   server has sent every row and reported success.
+    /// - Throws: the error that ended the COPY (the server's, or a lost connection).
+    public func readCopyRow(_ body: (UnsafeRawBufferPointer) -> Void) throws(PostgresError) -> Bool {
+        var row: UnsafeMutablePointer<CChar>?
+        let length = PQgetCopyData(pg, &row, 0)
+        if length > 0, let row {
+            defer { PQfreemem(row) }
+            body(UnsafeRawBufferPointer(start: row, count: Int(length)))
+            return true
+        }
+        if length == -1 {
+            _ = try finishCopy(statement: nil)
+            return false
+        }
+        throw PostgresError(connection: pg, kind: isOpen ? .server : .connectionLost)
+    }
+}

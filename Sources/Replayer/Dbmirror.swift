@@ -21,7 +21,7 @@ struct Dbmirror: AsyncParsableCommand {
             Exit status: 0 on success; 1 when a host failed or is not caught up; \
             2 for a usage error or when the master cannot be reached.
             """,
-        subcommands: [AddHost.self, RemoveHost.self, Run.self, Status.self, Clean.self]
+        subcommands: [AddHost.self, RemoveHost.self, Run.self, Status.self, Clean.self, CopyTable.self, Compare.self]
     )
 
     /// Parses, runs, and maps every failure to the documented exit codes.

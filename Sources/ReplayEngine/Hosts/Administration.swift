@@ -9,15 +9,7 @@ public enum Administration {
     /// - Throws: `.usage` when the connection string is invalid or holds a
     ///   password, or the name is taken; `.master` when the master fails.
     public static func addHost(name: String, conninfo: String, master: String?, logger: Logger) async throws(ReplayError) {
-        guard !name.isEmpty else { throw ReplayError(.usage, "the host name must not be empty") }
-        do throws(PostgresError) {
-            _ = try ConnInfo.parse(conninfo)
-        } catch {
-            throw ReplayError(.usage, "the connection string for host '\(name)' is invalid: \(error.message)")
-        }
-        if ConnInfo.containsPassword(conninfo) {
-            throw ReplayError(.usage, "the connection string for host '\(name)' contains a password; put it in the replayer's ~/.pgpass or a service file instead")
-        }
+        try checkNewHost(name: name, conninfo: conninfo)
         try await onDedicatedThread(name: "dbmirror-admin") { () throws(ReplayError) in
             let connection = try MasterConnection.open(master, logger: logger)
             do throws(PostgresError) {
@@ -29,6 +21,22 @@ public enum Administration {
             }
         }
         logger.info("registered host", metadata: [LogKey.host: "\(name)", LogKey.conninfo: "\(ConnInfo.redacted(conninfo))"])
+    }
+
+    /// Checks a new host's name and connection string (also for `InitialCopy`).
+    ///
+    /// - Throws: `.usage` when the name is empty, or the connection string is
+    ///   invalid or holds a password.
+    static func checkNewHost(name: String, conninfo: String) throws(ReplayError) {
+        guard !name.isEmpty else { throw ReplayError(.usage, "the host name must not be empty") }
+        do throws(PostgresError) {
+            _ = try ConnInfo.parse(conninfo)
+        } catch {
+            throw ReplayError(.usage, "the connection string for host '\(name)' is invalid: \(error.message)")
+        }
+        if ConnInfo.containsPassword(conninfo) {
+            throw ReplayError(.usage, "the connection string for host '\(name)' contains a password; put it in the replayer's ~/.pgpass or a service file instead")
+        }
     }
 
     /// Unregisters a slave and forgets its progress on the master; `clean`
