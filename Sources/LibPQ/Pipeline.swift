@@ -157,3 +157,44 @@ extension Connection {
         }
     }
 }
+
+extension Connection {
+    /// Runs `statements` (SQL text and text parameters) in one round trip:
+    /// pipeline mode, one sync. Returns one result per statement, in order
+    /// (after a failure the rest are `.aborted`). Leaves pipeline mode.
+    public func executePipeline(_ statements: [(sql: String, parameters: [String?])]) throws(PostgresError) -> [PipelineResult] {
+        let alreadyPipelining = isInPipelineMode
+        if !alreadyPipelining { try enterPipelineMode() }
+        var results: [PipelineResult] = []
+        results.reserveCapacity(statements.count)
+        for statement in statements {
+            try sendQuery(statement.sql, parameters: ParameterBuffer(statement.parameters))
+        }
+        try pipelineSync()
+        for statement in statements {
+            var result = try nextPipelineResult()
+            if case .failure(var error) = result {
+                error.statement = statement.sql
+                result = .failure(error)
+            }
+            results.append(result)
+        }
+        guard case .sync = try nextPipelineResult() else {
+            throw PostgresError(kind: .unexpectedResult, message: "more pipeline results than statements sent")
+        }
+        if !alreadyPipelining { try exitPipelineMode() }
+        return results
+    }
+}
+
+extension Connection.PipelineResult {
+    /// The result, or the error that failed or aborted the statement.
+    public func get() throws(PostgresError) -> QueryResult {
+        switch self {
+        case .success(let result): return result
+        case .failure(let error): throw error
+        case .aborted: throw PostgresError(kind: .server, message: "skipped after an earlier statement of the pipeline failed")
+        case .sync: throw PostgresError(kind: .unexpectedResult, message: "a pipeline sync where a result was expected")
+        }
+    }
+}

@@ -32,28 +32,46 @@ enum ProgressTable {
             "SELECT snapshot::text FROM dbmirror.progress WHERE master_id = $1::uuid", [masterID]).scalar
     }
 
-    /// Inside the slave transaction: takes the row lock that serialises
-    /// replayers on this slave, creating the row at `start` if there is none,
-    /// and returns the snapshot the row holds now.
-    static func lock(masterID: String, creatingAt start: String?, on connection: Connection) throws(PostgresError) -> String? {
-        if let start {
-            try connection.execute("""
-                INSERT INTO dbmirror.progress (master_id, snapshot) VALUES ($1::uuid, $2::pg_snapshot)
-                ON CONFLICT (master_id) DO NOTHING
-                """, [masterID, start])
-        }
-        return try connection.execute(
-            "SELECT snapshot::text FROM dbmirror.progress WHERE master_id = $1::uuid FOR UPDATE", [masterID]).scalar
+    /// Creates the row at `start` unless there is one (first statement of
+    /// a new slave's first batch).
+    static func creation(masterID: String, start: String) -> (sql: String, parameters: [String?]) {
+        ("""
+         INSERT INTO dbmirror.progress (master_id, snapshot) VALUES ($1::uuid, $2::pg_snapshot)
+         ON CONFLICT (master_id) DO NOTHING
+         """, [masterID, start])
     }
 
-    /// Inside the slave transaction: records that the slave now holds `snapshot`.
+    /// Takes the row lock that serialises replayers on this slave and
+    /// returns the snapshot the row holds now.
+    static func lock(masterID: String) -> (sql: String, parameters: [String?]) {
+        ("SELECT snapshot::text FROM dbmirror.progress WHERE master_id = $1::uuid FOR UPDATE", [masterID])
+    }
+
+    /// Records that the slave now holds `snapshot`.
+    static func advance(masterID: String, to snapshot: MasterSnapshot, lastXID: UInt64?,
+                        lastSeqID: Int64?) -> (sql: String, parameters: [String?]) {
+        ("""
+         UPDATE dbmirror.progress
+         SET snapshot = $2::pg_snapshot, last_xid = coalesce($3::xid8, last_xid),
+             last_seq_id = coalesce($4::bigint, last_seq_id), applied_at = now()
+         WHERE master_id = $1::uuid
+         """, [masterID, snapshot.text, lastXID.map { String($0) }, lastSeqID.map { String($0) }])
+    }
+
+    /// Runs `creation` (when `start` is given) and `lock` now; returns the snapshot held.
+    static func lock(masterID: String, creatingAt start: String?, on connection: Connection) throws(PostgresError) -> String? {
+        if let start {
+            let create = creation(masterID: masterID, start: start)
+            try connection.execute(create.sql, create.parameters)
+        }
+        let statement = lock(masterID: masterID)
+        return try connection.execute(statement.sql, statement.parameters).scalar
+    }
+
+    /// Runs `advance` now.
     static func advance(masterID: String, to snapshot: MasterSnapshot, lastXID: UInt64?, lastSeqID: Int64?,
                         on connection: Connection) throws(PostgresError) {
-        try connection.execute("""
-            UPDATE dbmirror.progress
-            SET snapshot = $2::pg_snapshot, last_xid = coalesce($3::xid8, last_xid),
-                last_seq_id = coalesce($4::bigint, last_seq_id), applied_at = now()
-            WHERE master_id = $1::uuid
-            """, [masterID, snapshot.text, lastXID.map { String($0) }, lastSeqID.map { String($0) }])
+        let statement = advance(masterID: masterID, to: snapshot, lastXID: lastXID, lastSeqID: lastSeqID)
+        try connection.execute(statement.sql, statement.parameters)
     }
 }

@@ -2,16 +2,22 @@ import LibPQ
 
 /// Carries master sequence values to the slave, never moving one back.
 enum SequenceSync {
-    /// Inside the slave transaction: advances each sequence to at least the
-    /// master's last value.
+    /// One statement per sequence, for the slave transaction: advances it
+    /// to at least the master's last value.
+    static func statements(_ values: [SequenceValue]) -> [(sql: String, parameters: [String?])] {
+        values.map { value in
+            ("""
+             SELECT setval($1::regclass, $2::bigint, true) FROM \(value.quotedName)
+             WHERE CASE WHEN is_called THEN last_value < $2::bigint ELSE last_value <= $2::bigint END
+             """, [value.quotedName, String(value.lastValue)])
+        }
+    }
+
+    /// Runs `statements` now, in the open slave transaction.
     static func apply(_ values: [SequenceValue], on connection: Connection) throws(ReplayError) {
-        for value in values {
-            let sql = """
-                SELECT setval($1::regclass, $2::bigint, true) FROM \(value.quotedName)
-                WHERE CASE WHEN is_called THEN last_value < $2::bigint ELSE last_value <= $2::bigint END
-                """
+        for (value, statement) in zip(values, statements(values)) {
             do throws(PostgresError) {
-                try connection.execute(sql, [value.quotedName, String(value.lastValue)])
+                try connection.execute(statement.sql, statement.parameters)
             } catch {
                 throw ReplayError(.change, "cannot advance sequence \(value.quotedName) to \(value.lastValue): \(ReplayError.serverText(error))",
                                   postgres: error)

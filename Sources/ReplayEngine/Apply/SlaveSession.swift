@@ -61,9 +61,15 @@ final class SlaveSession {
     func begin(masterID: String, previous: MasterSnapshot, createRow: Bool, synchronous: Bool) throws(ReplayError) {
         let held: String?
         do throws(PostgresError) {
-            try connection.executeScript("BEGIN; SET LOCAL synchronous_commit = \(synchronous ? "on" : "off")")
+            var statements: [(sql: String, parameters: [String?])] = [
+                ("BEGIN", []), ("SET LOCAL synchronous_commit = \(synchronous ? "on" : "off")", []),
+            ]
+            if createRow { statements.append(ProgressTable.creation(masterID: masterID, start: previous.text)) }
+            statements.append(ProgressTable.lock(masterID: masterID))
             inTransaction = true
-            held = try ProgressTable.lock(masterID: masterID, creatingAt: createRow ? previous.text : nil, on: connection)
+            let results = try connection.executePipeline(statements)
+            for result in results { _ = try result.get() }
+            held = try results[results.count - 1].get().scalar
         } catch {
             throw ReplayError(slave: error)
         }
@@ -72,14 +78,37 @@ final class SlaveSession {
         }
     }
 
-    /// Records the progress and commits; returns the slave's WAL position
-    /// after the commit, for `isDurable(_:)`.
-    func commit(masterID: String, snapshot: MasterSnapshot, lastXID: UInt64?, lastSeqID: Int64?) throws(ReplayError) -> String {
+    /// Advances the sequences, records the progress and commits, in one
+    /// round trip; returns the slave's WAL position after the commit, for
+    /// `isDurable(_:)`.
+    func commit(masterID: String, snapshot: MasterSnapshot, sequences: [SequenceValue] = [],
+                lastXID: UInt64?, lastSeqID: Int64?) throws(ReplayError) -> String {
+        let statements = SequenceSync.statements(sequences) + [
+            ProgressTable.advance(masterID: masterID, to: snapshot, lastXID: lastXID, lastSeqID: lastSeqID),
+            ("COMMIT", []),
+            ("SELECT pg_current_wal_insert_lsn()::text", []),
+        ]
+        let results: [Connection.PipelineResult]
         do throws(PostgresError) {
-            try ProgressTable.advance(masterID: masterID, to: snapshot, lastXID: lastXID, lastSeqID: lastSeqID, on: connection)
-            try connection.executeScript("COMMIT")
-            inTransaction = false
-            return try connection.execute("SELECT pg_current_wal_insert_lsn()::text").scalar ?? "0/0"
+            results = try connection.executePipeline(statements)
+        } catch {
+            throw ReplayError(slave: error)
+        }
+        for (index, result) in results.enumerated() {
+            do throws(PostgresError) {
+                _ = try result.get()
+            } catch {
+                if index < sequences.count {
+                    let value = sequences[index]
+                    throw ReplayError(.change, "cannot advance sequence \(value.quotedName) to \(value.lastValue): \(ReplayError.serverText(error))",
+                                      postgres: error)
+                }
+                throw ReplayError(slave: error)
+            }
+        }
+        inTransaction = false
+        do throws(PostgresError) {
+            return try results[results.count - 1].get().scalar ?? "0/0"
         } catch {
             throw ReplayError(slave: error)
         }

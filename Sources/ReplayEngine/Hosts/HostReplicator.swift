@@ -10,6 +10,8 @@ final class HostReplicator {
     private var master: Connection?
     private var slave: SlaveSession?
     private var masterID: String?
+    /// The slave's progress as this session last committed it.
+    private var knownProgress: MasterSnapshot?
     /// An applied batch not yet recorded on the master, waiting for the
     /// slave to flush its commit.
     private var unrecorded: (snapshot: MasterSnapshot, lastXID: UInt64?, lsn: String)?
@@ -58,19 +60,12 @@ final class HostReplicator {
         }
     }
 
-    private func batch(synchronous: Bool, precise: Bool, isCancelled: () -> Bool) throws(ReplayError) -> Summary {
-        let master = try masterConnection()
-        let masterID: String
-        if let known = self.masterID {
-            masterID = known
-        } else {
-            masterID = try HostRegistry.masterID(on: master)
-            self.masterID = masterID
-        }
-        let slave = try slaveSession()
-
-        // Where this slave stands: its own progress row is the truth; the
-        // master's record is where a new slave starts, and a check.
+    /// Where this slave stands, and whether its progress row must be
+    /// created: its own progress row is the truth (remembered between
+    /// batches of this session: the lock at the start of the next batch
+    /// checks it); the master's record is where a new slave starts, and a check.
+    private func startingPoint(master: Connection, slave: SlaveSession, masterID: String) throws(ReplayError) -> (MasterSnapshot, Bool) {
+        if let known = knownProgress { return (known, false) }
         let recorded = try HostRegistry.recordedSnapshot(hostID: host.id, on: master)
         let progressText: String?
         do throws(PostgresError) {
@@ -78,8 +73,6 @@ final class HostReplicator {
         } catch {
             throw ReplayError(slave: error)
         }
-        let previous: MasterSnapshot
-        let createRow: Bool
         if let progressText {
             guard let progress = MasterSnapshot(progressText) else {
                 throw ReplayError(.slave, "dbmirror.progress holds an unreadable snapshot '\(progressText)'")
@@ -91,20 +84,31 @@ final class HostReplicator {
                     Re-copy the slave's tables, then delete its dbmirror.progress row to restart from the master's record.
                     """)
             }
-            previous = progress
-            createRow = false
+            return (progress, false)
         } else if let recorded {
-            previous = recorded
-            createRow = true
+            return (recorded, true)
         } else {
             throw ReplayError(.noStartingPoint, #"""
                 the slave has no dbmirror.progress row and the master no "MirroredTransaction" row for it; \
                 remove the host and add it again
                 """#)
         }
+    }
+
+    private func batch(synchronous: Bool, precise: Bool, isCancelled: () -> Bool) throws(ReplayError) -> Summary {
+        let master = try masterConnection()
+        let masterID: String
+        if let known = self.masterID {
+            masterID = known
+        } else {
+            masterID = try HostRegistry.masterID(on: master)
+            self.masterID = masterID
+        }
+        let slave = try slaveSession()
+        let (previous, createRow) = try startingPoint(master: master, slave: slave, masterID: masterID)
 
         let reader = QueueReader(connection: master, logger: logger)
-        let batch = try reader.begin(after: previous)
+        let batch = try reader.begin(after: previous, limit: settings.chunkSize)
         defer { reader.end() }
         var changes = 0
         var transactions = 0
@@ -139,13 +143,14 @@ final class HostReplicator {
                 changes += chunk.count
                 last = chunkLast
             }
-            try SequenceSync.apply(batch.sequences, on: slave.connection)
-            let lsn = try slave.commit(masterID: masterID, snapshot: batch.current,
+            let lsn = try slave.commit(masterID: masterID, snapshot: batch.current, sequences: batch.sequences,
                                        lastXID: last?.xid, lastSeqID: last?.seqID)
+            knownProgress = batch.current
             // An empty batch still advances the snapshot; the last XID stays.
             unrecorded = (batch.current, last?.xid ?? unrecorded?.lastXID, lsn)
         } catch {
             slave.rollback()
+            knownProgress = nil
             throw error
         }
         reader.end()
@@ -209,6 +214,7 @@ final class HostReplicator {
     /// Drops the connections after a failure; the next batch reconnects.
     func reset(after error: ReplayError) {
         slave = nil
+        knownProgress = nil
         unrecorded = nil
         if error.kind == .master || error.postgres?.isConnectionFailure == true {
             master = nil

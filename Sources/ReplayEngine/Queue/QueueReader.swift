@@ -14,6 +14,11 @@ final class QueueReader {
     private var open = false
     /// A FETCH sent ahead (see `prefetch`) whose result is not yet collected.
     private var prefetched = false
+    /// The first FETCH's result, read with the batch's opening statements.
+    private var firstChunk: QueryResult?
+    /// The last FETCH returned fewer rows than asked: nothing more to read.
+    private var exhausted = false
+    private var firstLimit = 0
 
     /// The master snapshot the batch runs up to, and the sequence values read with it.
     struct Batch {
@@ -37,16 +42,33 @@ final class QueueReader {
         ORDER BY p."SeqId"
         """
 
-    /// Opens the batch after `previous`: its snapshot, its sequence values, its cursor.
-    func begin(after previous: MasterSnapshot) throws(ReplayError) -> Batch {
+    static let sequenceQuery = """
+        SELECT n.nspname, c.relname, pg_sequence_last_value(c.oid)
+        FROM "MirroredSequence" m
+        JOIN pg_class c ON c.oid = m."SequenceName"
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        ORDER BY 1, 2
+        """
+
+    /// Opens the batch after `previous`: its snapshot, its sequence values,
+    /// its cursor and the first `limit` changes, in one round trip.
+    func begin(after previous: MasterSnapshot, limit: Int = 5000) throws(ReplayError) -> Batch {
         let snapshotText: String
         let sequences: [SequenceValue]
         do throws(PostgresError) {
-            try connection.executeScript("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             open = true
-            snapshotText = try connection.execute("SELECT pg_current_snapshot()::text").scalar ?? ""
-            sequences = try readSequences()
-            try connection.execute(Self.cursorQuery, [previous.text])
+            let results = try connection.executePipeline([
+                ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
+                ("SELECT pg_current_snapshot()::text", []),
+                (Self.sequenceQuery, []),
+                (Self.cursorQuery, [previous.text]),
+                ("FETCH FORWARD \(limit) FROM dbmirror_batch", []),
+            ])
+            for result in results { _ = try result.get() }
+            snapshotText = try results[1].get().scalar ?? ""
+            sequences = Self.sequences(in: try results[2].get())
+            firstChunk = try results[4].get()
+            firstLimit = limit
         } catch {
             throw ReplayError(master: error)
         }
@@ -60,6 +82,7 @@ final class QueueReader {
     /// master reads them while the caller applies the current chunk;
     /// `next(limit:)` collects them.
     func prefetch(limit: Int) throws(ReplayError) {
+        guard !exhausted, !prefetched else { return }
         do throws(PostgresError) {
             try connection.startQuery("FETCH FORWARD \(limit) FROM dbmirror_batch")
             prefetched = true
@@ -75,9 +98,16 @@ final class QueueReader {
     /// The next up to `limit` changes (prefetched or fetched now); empty
     /// when the batch is exhausted.
     func next(limit: Int) throws(ReplayError) -> [Change] {
+        var limit = limit
         let result: QueryResult
         do throws(PostgresError) {
-            if prefetched {
+            if let first = firstChunk {
+                firstChunk = nil
+                result = first
+                limit = firstLimit
+            } else if exhausted {
+                return []
+            } else if prefetched {
                 prefetched = false
                 result = try connection.finishQuery(statement: "FETCH")
             } else {
@@ -86,10 +116,15 @@ final class QueueReader {
         } catch {
             throw ReplayError(master: error)
         }
+        if result.rowCount < limit { exhausted = true }
+        return try Self.changes(in: result)
+    }
+
+    private static func changes(in result: QueryResult) throws(ReplayError) -> [Change] {
         var changes: [Change] = []
         changes.reserveCapacity(result.rowCount)
         for row in 0..<result.rowCount {
-            changes.append(try Self.change(in: result, row: row))
+            changes.append(try change(in: result, row: row))
         }
         return changes
     }
@@ -98,6 +133,7 @@ final class QueueReader {
     func end() {
         guard open else { return }
         open = false
+        firstChunk = nil
         do throws(PostgresError) {
             if prefetched {
                 prefetched = false
@@ -110,14 +146,7 @@ final class QueueReader {
     }
 
     /// The value of every sequence in "MirroredSequence" that has handed out one.
-    private func readSequences() throws(PostgresError) -> [SequenceValue] {
-        let result = try connection.execute("""
-            SELECT n.nspname, c.relname, pg_sequence_last_value(c.oid)
-            FROM "MirroredSequence" m
-            JOIN pg_class c ON c.oid = m."SequenceName"
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            ORDER BY 1
-            """)
+    private static func sequences(in result: QueryResult) -> [SequenceValue] {
         var values: [SequenceValue] = []
         for row in 0..<result.rowCount {
             // A sequence that has not handed out a value yet has nothing to carry.
