@@ -8,6 +8,7 @@ import datetime
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +41,16 @@ def machine(master):
     return (f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB RAM, "
             f"{platform.system()} {platform.release()}, PostgreSQL {clusters.server_version(master)}, "
             f"load average at start {' '.join(load)}")
+
+
+def source_state():
+    """The commit measured, and whether the work tree had uncommitted changes to what is measured."""
+    def git(*a):
+        return subprocess.run(["git", "-C", clusters.REPO, *a], capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "Sources", "extension", "Benchmarks")
+    n = len(dirty.splitlines())
+    return head + (f" plus uncommitted changes in {n} file(s) under Sources/, extension/, Benchmarks/" if n else "")
 
 
 def parse():
@@ -77,6 +88,7 @@ def main():
         missing = replayer.availability(args.dbmirror)
         ctx = context.Context(master, slaves, None if missing else args.dbmirror, missing, sizes, out_dir, args.profile)
         host = machine(master)
+        source = source_state()
         if missing:
             ctx.log(f"dbmirror figures will be missing: {missing}")
         if {"capture", "catchup", "slownet"} & set(selected):
@@ -85,7 +97,7 @@ def main():
                 workloads.make_templates(c, sizes.table_rows, sizes.pgbench_scale)
         for name in selected:
             SCENARIOS[name](ctx)
-        report(ctx, args, host, started)
+        report(ctx, args, host, source, started)
     except KeyboardInterrupt:
         print("bench: interrupted; stopping everything", file=sys.stderr)
         return 130
@@ -99,13 +111,14 @@ def main():
     return 0
 
 
-def report(ctx, args, host, started):
+def report(ctx, args, host, source, started):
     s = ctx.sizes
     header = [
         f"Command: scripts/bench{' --quick' if s.quick else ''}"
         + (f" --only {args.only}" if args.only else ""),
         f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"Machine: {host}",
+        f"Source measured: {source}",
         f"Load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])}; "
         f"took {(time.monotonic() - started) / 60:.1f} min",
         f"Runs per figure: {s.runs} (medians)"
