@@ -16,6 +16,10 @@ struct MirroredTable: Sendable, Hashable {
     var columns: [String]
     /// The primary key's columns in key order; every column when the table has no key.
     var key: [String]
+    /// For each column whose values a comparison may hash as they are, the
+    /// `pg_catalog` type to hash them as (see `RowChecksum`); the others are
+    /// hashed as text.
+    var hashTypes: [String: String] = [:]
     /// The planner's row estimate scaled to the table's current size; nil
     /// when the table was never vacuumed or analysed.
     var estimatedRows: Double?
@@ -53,8 +57,15 @@ enum MirroredTables {
         ORDER BY n.nspname, c.relname
         """#
 
+    /// Each column, and its type (or a domain's base type) when it is one
+    /// of `RowChecksum.typedHashTypes`.
     static let columnQuery = """
-        SELECT a.attname FROM pg_catalog.pg_attribute a
+        SELECT a.attname,
+               CASE WHEN b.typnamespace = 'pg_catalog'::regnamespace
+                     AND b.typname = ANY ($2::name[]) THEN b.typname::text END
+        FROM pg_catalog.pg_attribute a
+        JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+        JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
         ORDER BY a.attnum
         """
@@ -77,13 +88,19 @@ enum MirroredTables {
                 guard let oid = result.string(row: row, column: 0), let schema = result.string(row: row, column: 1),
                       let name = result.string(row: row, column: 2), let captureName = result.string(row: row, column: 3)
                 else { continue }
-                let columns = try master.execute(columnQuery, [oid])
+                let columns = try master.execute(columnQuery, [oid, "{" + RowChecksum.typedHashTypes.joined(separator: ",") + "}"])
                 let key = try master.execute(keyQuery, [oid])
                 let columnNames = (0..<columns.rowCount).compactMap { columns.string(row: $0, column: 0) }
+                var hashTypes: [String: String] = [:]
+                for row in 0..<columns.rowCount {
+                    if let name = columns.string(row: row, column: 0), let type = columns.string(row: row, column: 1) {
+                        hashTypes[name] = type
+                    }
+                }
                 let keyNames = (0..<key.rowCount).compactMap { key.string(row: $0, column: 0) }
                 tables.append(MirroredTable(
                     oid: oid, schema: schema, name: name, captureName: captureName,
-                    columns: columnNames, key: keyNames.isEmpty ? columnNames : keyNames,
+                    columns: columnNames, key: keyNames.isEmpty ? columnNames : keyNames, hashTypes: hashTypes,
                     estimatedRows: result.string(row: row, column: 4).flatMap(Double.init)))
             }
             return tables
