@@ -3,26 +3,42 @@ import LibPQ
 /// Applying a chunk of changes inside the open slave transaction: prepared
 /// statements in pipeline mode, COPY for long runs of inserts, every failure
 /// mapped back to the exact change.
-extension SlaveSession {
-    /// A statement sent in the pipeline whose result is still to be read.
-    private struct InFlight {
-        enum Check {
-            /// Nothing to check beyond success (inserts, truncates, prepares).
-            case none
-            /// UPDATE/DELETE of one change: exactly one row.
-            case oneRow
-            /// Set-based INSERT: one row per change.
-            case allRows
-            /// Set-based UPDATE/DELETE: RETURNING each change's position once.
-            case positions
-        }
-
-        /// The plan's changes the statement carries; the first names a failure.
-        var indices: [Int]
-        var check: Check
+/// A statement sent in the slave's pipeline whose result is still to be
+/// read. It keeps the changes it carries, so a failure read later (after
+/// more chunks were sent) still names its change.
+struct PendingResult {
+    enum Purpose {
+        /// A PREPARE for `changes[0]`'s statement.
+        case prepare
+        /// UPDATE/DELETE of one change: exactly one row.
+        case oneRow
+        /// INSERT of one change, or a TRUNCATE: success is enough.
+        case succeed
+        /// Set-based INSERT: one row per change.
+        case allRows
+        /// Set-based UPDATE/DELETE: RETURNING each change's position once.
+        case positions
+        /// Advancing one sequence.
+        case sequence(SequenceValue)
+        /// Progress, COMMIT: success is enough.
+        case transaction
+        /// The WAL position read after COMMIT.
+        case walPosition
     }
 
+    var purpose: Purpose
+    /// The changes the statement carries; the first names a failure.
+    var changes: [Change] = []
+}
+
+extension SlaveSession {
     /// Applies `changes` (in "SeqId" order) in the open transaction.
+    ///
+    /// With `keepPipelineOpen`, statements stay in the pipeline after the
+    /// call (up to `statementsPerSync` statements or `rowsPerSync` rows) and
+    /// are checked at the next sync: the slave works on them while the next
+    /// chunk is fetched and planned, and `commit` syncs the rest together
+    /// with the commit. Otherwise everything is checked before returning.
     ///
     /// - Parameter precise: keep the master's order and one statement per
     ///   change (COPY for runs of inserts), so a failure names exactly the
@@ -32,24 +48,24 @@ extension SlaveSession {
     ///   pin on one change is thrown with `retryPrecisely`.
     /// - Parameter master: a connection whose input is read while waiting
     ///   for the slave (the master, fetching the next chunk meanwhile).
-    func apply(_ changes: [Change], precise: Bool = false, servicing master: Connection? = nil) throws(ReplayError) {
-        let tables = try resolveTables(changes)
+    func apply(_ changes: [Change], precise: Bool = false, servicing master: Connection? = nil,
+               keepPipelineOpen: Bool = false) throws(ReplayError) {
+        let tables = try resolveTables(changes, servicing: master)
         let plan: ApplyPlan
         if !precise && replicaRole && settings.setBased {
-            plan = ApplyPlanner.netEffect(changes, traits: tables.mapValues(\.traits), copyThreshold: settings.copyThreshold)
+            // Far from the slave, COPY's extra round trips cost more than it saves.
+            let copyThreshold = roundTrip > settings.copyRoundTripLimit ? Int.max : settings.copyThreshold
+            plan = ApplyPlanner.netEffect(changes, traits: tables.mapValues(\.traits), copyThreshold: copyThreshold)
         } else {
             plan = ApplyPlanner.sequential(changes, copyThreshold: settings.copyThreshold)
         }
         let planned = plan.changes
-        var inFlight: [InFlight] = []
-        inFlight.reserveCapacity(settings.statementsPerSync + 1)
-        var rowsInFlight = 0
         for step in plan.steps {
             switch step {
             case .statement(let index):
                 try enterPipeline()
-                try send(planned[index], at: index, table: tables[planned[index].table], into: &inFlight)
-                rowsInFlight += 1
+                try send(planned[index], table: tables[planned[index].table])
+                pendingRows += 1
             case .truncate(let indices):
                 try enterPipeline()
                 let list = indices.compactMap { tables[planned[$0].table] }.map { ($0.quotedName, $0.partitioned) }
@@ -58,11 +74,10 @@ extension SlaveSession {
                 } catch {
                     throw ReplayError(change: planned[indices[0]].location, slave: error)
                 }
-                inFlight.append(InFlight(indices: [indices[0]], check: .none))
-                rowsInFlight += 1
+                pending.append(PendingResult(purpose: .succeed, changes: [planned[indices[0]]]))
+                pendingRows += 1
             case .copy(let indices):
-                try drain(&inFlight, planned, master)
-                rowsInFlight = 0
+                try sync(servicing: master)
                 try leavePipeline()
                 if let table = tables[planned[indices[0]].table] {
                     master?.readAvailableInput()
@@ -70,23 +85,50 @@ extension SlaveSession {
                 }
             case .insertSet(let indices), .updateSet(let indices), .deleteSet(let indices):
                 try enterPipeline()
-                try sendSet(planned, indices, table: tables[planned[indices[0]].table], into: &inFlight)
-                rowsInFlight += indices.count
+                try sendSet(indices.map { planned[$0] }, table: tables[planned[indices[0]].table])
+                pendingRows += indices.count
             }
-            if inFlight.count >= settings.statementsPerSync || rowsInFlight >= settings.rowsPerSync {
-                try drain(&inFlight, planned, master)
-                rowsInFlight = 0
+            if pending.count >= settings.statementsPerSync || pendingRows >= settings.rowsPerSync {
+                try sync(servicing: master)
             }
         }
-        try drain(&inFlight, planned, master)
+        if !keepPipelineOpen {
+            try sync(servicing: master)
+            try leavePipeline()
+        }
+    }
+
+    /// Sends what finishes the batch (sequences, progress, COMMIT, WAL
+    /// position) behind whatever is still in the pipeline, syncs once and
+    /// checks everything; returns the WAL position after the commit.
+    func finishInPipeline(_ statements: [(sql: String, parameters: [String?])], sequences: [SequenceValue]) throws(ReplayError) -> String {
+        try enterPipeline()
+        for (index, statement) in statements.enumerated() {
+            do throws(PostgresError) {
+                try connection.sendQuery(statement.sql, parameters: ParameterBuffer(statement.parameters))
+            } catch {
+                throw ReplayError(slave: error)
+            }
+            let purpose: PendingResult.Purpose =
+                index < sequences.count ? .sequence(sequences[index])
+                : index == statements.count - 1 ? .walPosition : .transaction
+            pending.append(PendingResult(purpose: purpose))
+        }
+        let position = try sync(servicing: nil)
         try leavePipeline()
+        return position ?? "0/0"
     }
 
     /// The slave's table for every table the chunk names; a missing one is
     /// the failure of the first change that names it.
-    private func resolveTables(_ changes: [Change]) throws(ReplayError) -> [String: SlaveTable] {
+    private func resolveTables(_ changes: [Change], servicing master: Connection?) throws(ReplayError) -> [String: SlaveTable] {
         var tables: [String: SlaveTable] = [:]
         for change in changes where tables[change.table] == nil {
+            if !catalog.knows(change.table) {
+                // Reading the catalog needs the pipeline empty and closed.
+                try sync(servicing: master)
+                try leavePipeline()
+            }
             let found: SlaveTable?
             do throws(PostgresError) {
                 found = try catalog.table(change.table, on: connection)
@@ -101,7 +143,7 @@ extension SlaveSession {
         return tables
     }
 
-    private func enterPipeline() throws(ReplayError) {
+    func enterPipeline() throws(ReplayError) {
         guard !connection.isInPipelineMode else { return }
         do throws(PostgresError) {
             try connection.enterPipelineMode()
@@ -110,7 +152,7 @@ extension SlaveSession {
         }
     }
 
-    private func leavePipeline() throws(ReplayError) {
+    func leavePipeline() throws(ReplayError) {
         guard connection.isInPipelineMode else { return }
         do throws(PostgresError) {
             try connection.exitPipelineMode()
@@ -120,7 +162,7 @@ extension SlaveSession {
     }
 
     /// Queues `change` as its prepared statement, preparing it first if new.
-    private func send(_ change: Change, at index: Int, table: SlaveTable?, into inFlight: inout [InFlight]) throws(ReplayError) {
+    private func send(_ change: Change, table: SlaveTable?) throws(ReplayError) {
         guard let table else { return }
         let key = StatementBuilder.key(for: change, table: table)
         var statement: PreparedStatement
@@ -139,13 +181,13 @@ extension SlaveSession {
         do throws(PostgresError) {
             if isNew {
                 try connection.sendPrepare(name: statement.name, sql: statement.sql)
-                inFlight.append(InFlight(indices: [index], check: .none))
+                pending.append(PendingResult(purpose: .prepare, changes: [change]))
                 statements[key] = statement
             }
             parameters.removeAll()
             statement.bind(change, into: &parameters)
             try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
-            inFlight.append(InFlight(indices: [index], check: statement.expectsOneRow ? .oneRow : .none))
+            pending.append(PendingResult(purpose: statement.expectsOneRow ? .oneRow : .succeed, changes: [change]))
         } catch {
             throw ReplayError(change: change.location, slave: error)
         }
@@ -153,10 +195,8 @@ extension SlaveSession {
 
     /// Queues one set-based statement for `changes[indices]` (one table,
     /// one operation and column set, distinct rows).
-    private func sendSet(_ changes: [Change], _ indices: [Int], table: SlaveTable?,
-                         into inFlight: inout [InFlight]) throws(ReplayError) {
-        guard let table else { return }
-        let first = changes[indices[0]]
+    private func sendSet(_ changes: [Change], table: SlaveTable?) throws(ReplayError) {
+        guard let table, let first = changes.first else { return }
         let key = StatementBuilder.setKey(for: first, table: table)
         var statement: PreparedStatement
         let isNew: Bool
@@ -169,8 +209,8 @@ extension SlaveSession {
             } catch {
                 // Not expressible as a set (an update that sets nothing):
                 // one statement per change, which reports a mismatch exactly.
-                for index in indices {
-                    try send(changes[index], at: index, table: table, into: &inFlight)
+                for change in changes {
+                    try send(change, table: table)
                 }
                 return
             }
@@ -179,37 +219,37 @@ extension SlaveSession {
         do throws(PostgresError) {
             if isNew {
                 try connection.sendPrepare(name: statement.name, sql: statement.sql)
-                inFlight.append(InFlight(indices: [indices[0]], check: .none))
+                pending.append(PendingResult(purpose: .prepare, changes: [first]))
                 statements[key] = statement
             }
             parameters.removeAll()
-            statement.bindSet(changes, indices, into: &parameters, scratch: &arrayScratch)
+            statement.bindSet(changes, Array(changes.indices), into: &parameters, scratch: &arrayScratch)
             try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
-            inFlight.append(InFlight(indices: indices, check: key.kind == .insertSet ? .allRows : .positions))
+            pending.append(PendingResult(purpose: key.kind == .insertSet ? .allRows : .positions, changes: changes))
         } catch {
             throw ReplayError(change: first.location, slave: error)
         }
     }
 
-    /// Syncs the pipeline and checks every queued statement's result.
-    private func drain(_ inFlight: inout [InFlight], _ changes: [Change], _ master: Connection?) throws(ReplayError) {
-        guard !inFlight.isEmpty else { return }
+    /// Syncs the pipeline and checks every pending result; returns the WAL
+    /// position if one was asked for.
+    @discardableResult
+    func sync(servicing master: Connection?) throws(ReplayError) -> String? {
+        guard !pending.isEmpty else { return nil }
         var failure: ReplayError?
+        var position: String?
         do throws(PostgresError) {
             try connection.pipelineSync()
-            for item in inFlight {
+            for item in pending {
                 try connection.waitForResult(servicing: master)
                 switch try connection.nextPipelineResult() {
                 case .success(let result):
                     if failure == nil {
-                        failure = check(result, of: item, changes)
+                        failure = check(result, of: item)
                     }
+                    if case .walPosition = item.purpose { position = result.scalar }
                 case .failure(let error):
-                    if failure == nil {
-                        failure = ReplayError(change: changes[item.indices[0]].location, slave: error)
-                        // A set-based statement failed on one of its rows, we cannot tell which.
-                        failure?.retryPrecisely = item.indices.count > 1
-                    }
+                    if failure == nil { failure = self.failure(error, of: item) }
                 case .aborted:
                     break
                 case .sync:
@@ -222,38 +262,58 @@ extension SlaveSession {
         } catch {
             throw failure ?? ReplayError(slave: error)
         }
-        inFlight.removeAll(keepingCapacity: true)
+        pending.removeAll(keepingCapacity: true)
+        pendingRows = 0
         if let failure { throw failure }
+        return position
+    }
+
+    /// The replay error for a statement the server rejected.
+    private func failure(_ error: PostgresError, of item: PendingResult) -> ReplayError {
+        switch item.purpose {
+        case .sequence(let value):
+            return ReplayError(.change, "cannot advance sequence \(value.quotedName) to \(value.lastValue): \(ReplayError.serverText(error))",
+                               postgres: error)
+        case .transaction, .walPosition:
+            return ReplayError(slave: error)
+        case .prepare, .oneRow, .succeed, .allRows, .positions:
+            guard let first = item.changes.first else { return ReplayError(slave: error) }
+            var failure = ReplayError(change: first.location, slave: error)
+            // A set-based statement failed on one of its rows; which one, only
+            // a change-by-change replay can tell.
+            failure.retryPrecisely = item.changes.count > 1
+            return failure
+        }
     }
 
     /// The failure a successful result still reveals: a row not found, or
     /// a key that matched several rows.
-    private func check(_ result: QueryResult, of item: InFlight, _ changes: [Change]) -> ReplayError? {
+    private func check(_ result: QueryResult, of item: PendingResult) -> ReplayError? {
         func notOne(_ index: Int, _ rows: Int) -> ReplayError {
             ReplayError(.change, rows == 0 ? "row not found on the slave" : "\(rows) rows matched the key on the slave, not one",
-                        change: changes[index].location)
+                        change: item.changes[index].location)
         }
-        switch item.check {
-        case .none:
+        switch item.purpose {
+        case .prepare, .succeed, .sequence, .transaction, .walPosition:
             return nil
         case .oneRow:
-            if let rows = result.affectedRows, rows != 1 { return notOne(item.indices[0], rows) }
+            if let rows = result.affectedRows, rows != 1 { return notOne(0, rows) }
             return nil
         case .allRows:
-            guard let rows = result.affectedRows, rows != item.indices.count else { return nil }
-            var error = ReplayError(.change, "a set-based insert stored \(rows) of \(item.indices.count) rows",
-                                    change: changes[item.indices[0]].location)
+            guard let rows = result.affectedRows, rows != item.changes.count, let first = item.changes.first else { return nil }
+            var error = ReplayError(.change, "a set-based insert stored \(rows) of \(item.changes.count) rows",
+                                    change: first.location)
             error.retryPrecisely = true
             return error
         case .positions:
-            var hits = [Int](repeating: 0, count: item.indices.count)
+            var hits = [Int](repeating: 0, count: item.changes.count)
             for row in 0..<result.rowCount {
                 guard let position = result.string(row: row, column: 0).flatMap({ Int($0) }),
                       position >= 1, position <= hits.count else { continue }
                 hits[position - 1] += 1
             }
             if let position = hits.firstIndex(where: { $0 != 1 }) {
-                return notOne(item.indices[position], hits[position])
+                return notOne(position, hits[position])
             }
             return nil
         }

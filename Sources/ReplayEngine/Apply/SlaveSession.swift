@@ -16,6 +16,11 @@ final class SlaveSession {
     var parameters = ParameterBuffer()
     var copyBuffer: [UInt8] = []
     var arrayScratch = ArrayLiteral()
+    /// Statements in the pipeline whose results are not read yet.
+    var pending: [PendingResult] = []
+    var pendingRows = 0
+    /// The round-trip time to the slave, measured when connecting.
+    private(set) var roundTrip: Duration = .zero
     /// True when `session_replication_role = replica` took: the slave's
     /// foreign keys and ordinary triggers are quiet, so changes to different
     /// tables may be reordered.
@@ -49,6 +54,10 @@ final class SlaveSession {
             logger.info("session_replication_role stays 'origin' on this slave: \(error.message); its triggers and foreign keys will fire")
         }
         try ProgressTable.ensure(on: connection)
+        let clock = ContinuousClock()
+        let start = clock.now
+        try connection.execute("SELECT 1")
+        roundTrip = clock.now - start
     }
 
     /// Opens the batch's slave transaction and locks this master's progress
@@ -88,30 +97,9 @@ final class SlaveSession {
             ("COMMIT", []),
             ("SELECT pg_current_wal_insert_lsn()::text", []),
         ]
-        let results: [Connection.PipelineResult]
-        do throws(PostgresError) {
-            results = try connection.executePipeline(statements)
-        } catch {
-            throw ReplayError(slave: error)
-        }
-        for (index, result) in results.enumerated() {
-            do throws(PostgresError) {
-                _ = try result.get()
-            } catch {
-                if index < sequences.count {
-                    let value = sequences[index]
-                    throw ReplayError(.change, "cannot advance sequence \(value.quotedName) to \(value.lastValue): \(ReplayError.serverText(error))",
-                                      postgres: error)
-                }
-                throw ReplayError(slave: error)
-            }
-        }
+        let position = try finishInPipeline(statements, sequences: sequences)
         inTransaction = false
-        do throws(PostgresError) {
-            return try results[results.count - 1].get().scalar ?? "0/0"
-        } catch {
-            throw ReplayError(slave: error)
-        }
+        return position
     }
 
     /// True once the slave's WAL is flushed past `lsn`: a commit before it
@@ -126,6 +114,8 @@ final class SlaveSession {
 
     /// Rolls back the batch's transaction, if one is open.
     func rollback() {
+        pending.removeAll()
+        pendingRows = 0
         guard inTransaction else { return }
         inTransaction = false
         if connection.isInPipelineMode {
@@ -151,6 +141,10 @@ public struct ApplySettings: Sendable {
     public var setBased: Bool = true
     /// A run of at least this many inserts into one table with the same columns goes by COPY.
     public var copyThreshold: Int = 64
+    /// Beyond this round-trip time to the slave, the set-based plan sends
+    /// inserts as INSERT … SELECT FROM unnest (in the pipeline) rather than
+    /// by COPY (which costs three round trips).
+    public var copyRoundTripLimit: Duration = .milliseconds(2)
     /// COPY data is sent in pieces of about this many bytes.
     public var copyPieceBytes: Int = 256 * 1024
 

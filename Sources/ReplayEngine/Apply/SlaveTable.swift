@@ -43,6 +43,9 @@ struct SlaveTable {
 struct SlaveCatalog {
     private var tables: [String: SlaveTable] = [:]
 
+    /// True when `masterName` was read already (no catalog query needed).
+    func knows(_ masterName: String) -> Bool { tables[masterName] != nil }
+
     /// The slave's table for the master's table name `masterName`, or nil
     /// when the slave has no such table.
     mutating func table(_ masterName: String, on connection: Connection) throws(PostgresError) -> SlaveTable? {

@@ -138,7 +138,7 @@ final class HostReplicator {
                     lastXID = change.xid
                 }
                 let applyStart = clock.now
-                try slave.apply(chunk, precise: precise, servicing: reader.prefetching)
+                try slave.apply(chunk, precise: precise, servicing: reader.prefetching, keepPipelineOpen: true)
                 applyTime += clock.now - applyStart
                 changes += chunk.count
                 last = chunkLast
