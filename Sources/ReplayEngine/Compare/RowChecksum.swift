@@ -59,9 +59,18 @@ enum RowChecksum {
         "SELECT count(*), coalesce(sum(\(rowHash(table))), 0)::text FROM \(relation)"
     }
 
-    /// One pass over `relation`: row count and sum of row hashes per non-empty bucket.
+    /// One pass over `relation`: row count and sum of row hashes per
+    /// non-empty bucket. The join to the 256 bucket numbers is only there
+    /// for the planner: grouping by the bucket expression itself, it
+    /// expects a group per row and sorts the whole table; grouping by a
+    /// column of 256 values, it hashes, in parallel.
     static func buckets(of relation: String, table: MirroredTable) -> String {
-        "SELECT \(bucket(table)), count(*), sum(\(rowHash(table)))::text FROM \(relation) GROUP BY 1"
+        """
+        SELECT b.bucket, count(*), sum(s.hash)::text
+        FROM (SELECT \(bucket(table)) AS bucket, \(rowHash(table)) AS hash FROM \(relation)) s
+        JOIN pg_catalog.generate_series(0, \(bucketCount - 1)) AS b(bucket) ON b.bucket = s.bucket
+        GROUP BY b.bucket
+        """
     }
 
     static let cursorName = "dbmirror_compare"
