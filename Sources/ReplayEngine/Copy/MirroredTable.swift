@@ -50,7 +50,7 @@ enum MirroredTables {
                END
         FROM pg_catalog.pg_class c
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind IN ('r', 'p')
+        WHERE c.relkind = 'r'
           AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
                       WHERE t.tgrelid = c.oid AND (t.tgtype & 1) = 1
                         AND t.tgfoid IN (SELECT oid FROM capture))
