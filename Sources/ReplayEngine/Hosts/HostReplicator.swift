@@ -73,6 +73,12 @@ final class HostReplicator {
         } catch {
             throw ReplayError(slave: error)
         }
+        return try Self.startingPoint(progress: progressText, recorded: recorded)
+    }
+
+    /// Where a slave starts, from its progress row's text (nil: none) and
+    /// the master's record for it; true when the progress row must be created.
+    static func startingPoint(progress progressText: String?, recorded: MasterSnapshot?) throws(ReplayError) -> (MasterSnapshot, Bool) {
         if let progressText {
             guard let progress = MasterSnapshot(progressText) else {
                 throw ReplayError(.slave, "dbmirror.progress holds an unreadable snapshot '\(progressText)'")

@@ -1,3 +1,4 @@
+import LibPQ
 import Logging
 
 /// `dbmirror run`: replays the master's queue to the selected hosts, one
@@ -27,24 +28,33 @@ public struct ReplayService: Sendable {
     public func runOnce() async throws(ReplayError) -> [HostOutcome] {
         let settings = self.settings
         let logger = self.logger
-        let hosts = try await onDedicatedThread(name: "dbmirror-master") { () throws(ReplayError) -> [HostConfig] in
-            let master = try MasterConnection.open(settings.masterConninfo, logger: logger)
-            _ = try HostRegistry.masterID(on: master)
-            return try HostRegistry.hosts(named: settings.hostNames, on: master)
+        let survey = try await onDedicatedThread(name: "dbmirror-master") { () throws(ReplayError) -> OnceSurvey in
+            try OnceSurvey.take(settings: settings, logger: logger)
         }
-        if hosts.isEmpty {
+        if survey.hosts.isEmpty {
             logger.warning("no hosts are registered on the master; nothing to do")
         }
-        let outcomes = await withTaskGroup(of: HostOutcome.self) { group -> [HostOutcome] in
-            for host in hosts {
-                let thread = DedicatedThread(name: "dbmirror-\(host.name)")
-                group.addTask(executorPreference: thread) {
-                    defer { thread.shutdown() }
-                    return Self.replayOnce(host, settings: settings, logger: logger)
+        // The hosts share one read of the master's batch; a host the shared
+        // batch could not serve (or could not be asked) replays alone.
+        let outcomes = await withTaskGroup(of: [HostOutcome].self) { group -> [HostOutcome] in
+            for host in survey.alone {
+                group.addTask { await Self.replayAlone([host], settings: settings, logger: logger) }
+            }
+            if !survey.shared.isEmpty {
+                let members = survey.shared
+                group.addTask {
+                    let batch = SharedBatch(members: members, masterID: survey.masterID,
+                                            settings: settings, logger: logger)
+                    let applied = await batch.run()
+                    await Self.record(applied, settings: settings, logger: logger)
+                    let done = Set(applied.map(\.host.id))
+                    let rest = members.map(\.host).filter { !done.contains($0.id) }
+                    return applied.map { HostOutcome(host: $0.host.name, error: nil, changes: $0.changes) }
+                        + (Task.isCancelled ? [] : await Self.replayAlone(rest, settings: settings, logger: logger))
                 }
             }
             var outcomes: [HostOutcome] = []
-            for await outcome in group { outcomes.append(outcome) }
+            for await list in group { outcomes += list }
             return outcomes.sorted { $0.host < $1.host }
         }
         if !Task.isCancelled {
@@ -58,6 +68,44 @@ public struct ReplayService: Sendable {
             }
         }
         return outcomes
+    }
+
+    /// Each host on its own thread, in parallel.
+    private static func replayAlone(_ hosts: [HostConfig], settings: ReplaySettings, logger: Logger) async -> [HostOutcome] {
+        await withTaskGroup(of: HostOutcome.self) { group -> [HostOutcome] in
+            for host in hosts {
+                let thread = DedicatedThread(name: "dbmirror-\(host.name)")
+                group.addTask(executorPreference: thread) {
+                    defer { thread.shutdown() }
+                    return replayOnce(host, settings: settings, logger: logger)
+                }
+            }
+            var outcomes: [HostOutcome] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+    }
+
+    /// Records shared batches on the master ("MirroredTransaction"); they
+    /// were committed synchronously on the slaves, so they are durable.
+    private static func record(_ applied: [SharedBatch.Applied], settings: ReplaySettings, logger: Logger) async {
+        guard !applied.isEmpty else { return }
+        await onDedicatedThread(name: "dbmirror-master") {
+            do throws(ReplayError) {
+                let master = try MasterConnection.open(settings.masterConninfo, logger: logger)
+                for batch in applied {
+                    do throws(PostgresError) {
+                        try HostRegistry.recordApplied(hostID: batch.host.id, snapshot: batch.snapshot,
+                                                       lastXID: batch.lastXID, on: master)
+                    } catch {
+                        throw ReplayError(master: error)
+                    }
+                }
+            } catch {
+                // The slaves' own progress rows hold the truth; the record trails.
+                logger.warning("could not record applied batches on the master: \(error)")
+            }
+        }
     }
 
     /// One host's `--once`: a batch, planned again if another replayer moved

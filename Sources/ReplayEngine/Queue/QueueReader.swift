@@ -42,6 +42,21 @@ final class QueueReader {
         ORDER BY p."SeqId"
         """
 
+    /// The batch for several slaves at once: every change some of the
+    /// snapshots in $2 do not see ($1 is the lowest of their xmins); each
+    /// slave then skips what its own snapshot sees (`MasterSnapshot.sees`).
+    static let sharedCursorQuery = """
+        DECLARE dbmirror_batch NO SCROLL CURSOR FOR
+        SELECT p."SeqId", p."XID"::text, p."TableName", p."Op"::text, k."Data", d."Data"
+        FROM "Pending" p
+        LEFT JOIN "PendingData" k ON k."SeqId" = p."SeqId" AND k."IsKey"
+        LEFT JOIN "PendingData" d ON d."SeqId" = p."SeqId" AND NOT d."IsKey"
+        WHERE p."XID" >= $1::xid8
+          AND EXISTS (SELECT FROM unnest($2::pg_snapshot[]) AS s(snapshot)
+                      WHERE NOT pg_visible_in_snapshot(p."XID", s.snapshot))
+        ORDER BY p."SeqId"
+        """
+
     static let sequenceQuery = """
         SELECT n.nspname, c.relname, pg_sequence_last_value(c.oid)
         FROM "MirroredSequence" m
@@ -53,6 +68,23 @@ final class QueueReader {
     /// Opens the batch after `previous`: its snapshot, its sequence values,
     /// its cursor and the first `limit` changes, in one round trip.
     func begin(after previous: MasterSnapshot, limit: Int = 5000) throws(ReplayError) -> Batch {
+        try begin(after: [previous], limit: limit)
+    }
+
+    /// Opens a batch for several slaves, after each of `previous`.
+    func begin(after previous: [MasterSnapshot], limit: Int = 5000) throws(ReplayError) -> Batch {
+        let cursor: (String, [String?])
+        if previous.count == 1, let only = previous.first {
+            cursor = (Self.cursorQuery, [only.text])
+        } else {
+            var array = ArrayLiteral()
+            for snapshot in previous {
+                var text = snapshot.text
+                text.withUTF8 { array.append(UnsafeRawBufferPointer($0)) }
+            }
+            let list = array.finish { String(decoding: $0, as: UTF8.self) }
+            cursor = (Self.sharedCursorQuery, [String(previous.map(\.xmin).min() ?? 0), list])
+        }
         let snapshotText: String
         let sequences: [SequenceValue]
         do throws(PostgresError) {
@@ -61,7 +93,7 @@ final class QueueReader {
                 ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
                 ("SELECT pg_current_snapshot()::text", []),
                 (Self.sequenceQuery, []),
-                (Self.cursorQuery, [previous.text]),
+                cursor,
                 ("FETCH FORWARD \(limit) FROM dbmirror_batch", []),
             ])
             for result in results { _ = try result.get() }

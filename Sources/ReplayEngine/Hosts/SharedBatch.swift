@@ -1,0 +1,139 @@
+import LibPQ
+import Logging
+
+/// `--once` for several hosts: the master's batch is read once (every
+/// change some host still needs, up to one snapshot) and each chunk applied
+/// to every host, each slave on its own thread in its own transaction, and
+/// each skipping the changes its own progress already holds; exactly what
+/// `HostReplicator` would apply to each.
+///
+/// Any trouble for one host (progress moved, a change that fails, a lost
+/// connection) rolls back that host's transaction and reports it as not
+/// done: the caller then replays that host on its own, which plans again
+/// from its progress and names a failing change precisely.
+struct SharedBatch {
+    struct Member: Sendable {
+        var host: HostConfig
+        /// The snapshot the slave holds (or starts from).
+        var previous: MasterSnapshot
+        /// The slave has no progress row yet; it starts at `previous`.
+        var createRow: Bool
+    }
+
+    /// What one member got done.
+    struct Applied: Sendable {
+        var host: HostConfig
+        var changes: Int
+        var snapshot: MasterSnapshot
+        var lastXID: UInt64?
+    }
+
+    /// What the reader hands the members.
+    enum Item: Sendable {
+        case chunk([Change])
+        /// The batch is complete: commit at this snapshot with these sequence values.
+        case end(MasterSnapshot, [SequenceValue])
+        /// The master failed; roll back.
+        case failed(ReplayError)
+    }
+
+    let members: [Member]
+    let masterID: String
+    let settings: ReplaySettings
+    let logger: Logger
+
+    /// Runs the batch; returns the members that committed it.
+    func run() async -> [Applied] {
+        let feed = ChunkBroadcast<Item>(consumers: members.count)
+        let readerThread = DedicatedThread(name: "dbmirror-reader")
+        return await withTaskGroup(of: Applied?.self) { group -> [Applied] in
+            group.addTask(executorPreference: readerThread) {
+                defer { readerThread.shutdown() }
+                await read(into: feed)
+                return nil
+            }
+            for (index, member) in members.enumerated() {
+                let thread = DedicatedThread(name: "dbmirror-\(member.host.name)")
+                group.addTask(executorPreference: thread) {
+                    defer { thread.shutdown() }
+                    return await apply(member, consumer: index, from: feed)
+                }
+            }
+            var applied: [Applied] = []
+            for await result in group {
+                if let result { applied.append(result) }
+            }
+            return applied
+        }
+    }
+
+    /// The master side: one REPEATABLE READ transaction, chunk after chunk.
+    private func read(into feed: ChunkBroadcast<Item>) async {
+        defer { feed.finish() }
+        do throws(ReplayError) {
+            let master = try MasterConnection.open(settings.masterConninfo, logger: logger)
+            let reader = QueueReader(connection: master, logger: logger)
+            let batch = try reader.begin(after: members.map(\.previous), limit: settings.chunkSize)
+            defer { reader.end() }
+            while true {
+                if Task.isCancelled {
+                    await feed.publish(.failed(ReplayError(.cancelled, "stopped before the batch was complete; it was rolled back")))
+                    return
+                }
+                let chunk = try reader.next(limit: settings.chunkSize)
+                if chunk.isEmpty { break }
+                await feed.publish(.chunk(chunk))
+            }
+            await feed.publish(.end(batch.current, batch.sequences))
+        } catch {
+            await feed.publish(.failed(error))
+        }
+    }
+
+    /// One slave: its own transaction, the shared chunks, its own commit.
+    private func apply(_ member: Member, consumer: Int, from feed: ChunkBroadcast<Item>) async -> Applied? {
+        var logger = self.logger
+        logger[metadataKey: LogKey.host] = "\(member.host.name)"
+        let session: SlaveSession
+        do throws(PostgresError) {
+            session = try SlaveSession(conninfo: member.host.conninfo, settings: settings.apply, logger: logger)
+        } catch {
+            feed.leave(consumer: consumer)
+            logger.debug("shared batch: cannot connect (\(error.message)); replaying alone")
+            return nil
+        }
+        var changes = 0
+        var last: Change?
+        do throws(ReplayError) {
+            try session.begin(masterID: masterID, previous: member.previous, createRow: member.createRow, synchronous: true)
+            while let item = await feed.next(consumer: consumer) {
+                switch item {
+                case .chunk(let shared):
+                    // What this slave's own progress already holds is skipped.
+                    let chunk = shared.filter { !member.previous.sees($0.xid) }
+                    guard !chunk.isEmpty else { continue }
+                    try session.apply(chunk, keepPipelineOpen: true)
+                    changes += chunk.count
+                    last = chunk.last ?? last
+                case .end(let snapshot, let sequences):
+                    _ = try session.commit(masterID: masterID, snapshot: snapshot, sequences: sequences,
+                                           lastXID: last?.xid, lastSeqID: last?.seqID)
+                    if changes > 0 {
+                        logger.info("applied batch", metadata: [
+                            LogKey.changes: "\(changes)", LogKey.xid: "\(last?.xid ?? 0)",
+                            LogKey.snapshot: "\(snapshot)", "shared": "\(members.count) hosts"])
+                    }
+                    return Applied(host: member.host, changes: changes, snapshot: snapshot, lastXID: last?.xid)
+                case .failed(let error):
+                    throw error
+                }
+            }
+            throw ReplayError(.cancelled, "the shared batch ended early")
+        } catch {
+            feed.leave(consumer: consumer)
+            session.rollback()
+            logger.debug("shared batch: \(error.description); replaying alone")
+            return nil
+        }
+    }
+}
