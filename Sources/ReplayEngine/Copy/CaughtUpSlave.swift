@@ -32,28 +32,34 @@ final class CaughtUpSlave {
     static let sharedSettings = "SET TimeZone = 'UTC'"
 
     /// Catches `host` up, planning again (up to five times) when a replayer
-    /// moves the progress meanwhile.
+    /// moves the progress meanwhile, and applying change by change when a
+    /// set-based statement failed without naming its change (as `HostReplicator` does).
     ///
     /// - Parameter skipping: the capture names ("TableName") of tables whose changes are not applied.
     static func open(host: HostConfig, masterConninfo: String?, skipping: Set<String> = [], logger: Logger,
                      isCancelled: () -> Bool) throws(ReplayError) -> CaughtUpSlave {
         var attempt = 0
+        var precise = false
         while true {
             attempt += 1
             do throws(ReplayError) {
-                return try CaughtUpSlave(host: host, masterConninfo: masterConninfo, skipping: skipping,
+                return try CaughtUpSlave(host: host, masterConninfo: masterConninfo, skipping: skipping, precise: precise,
                                          logger: logger, isCancelled: isCancelled)
             } catch where error.kind == .progressMoved && attempt < 5 {
                 logger.info("\(error.message); planning again")
+            } catch where error.retryPrecisely && !precise {
+                logger.debug("a set-based statement failed (\(error.message)); catching up again change by change")
+                precise = true
             } catch {
                 var error = error
                 error.host = host.name
+                error.retryPrecisely = false
                 throw error
             }
         }
     }
 
-    private init(host: HostConfig, masterConninfo: String?, skipping: Set<String>, logger: Logger,
+    private init(host: HostConfig, masterConninfo: String?, skipping: Set<String>, precise: Bool, logger: Logger,
                  isCancelled: () -> Bool) throws(ReplayError) {
         self.host = host
         self.logger = logger
@@ -82,7 +88,7 @@ final class CaughtUpSlave {
                 let chunk = try reader.next(limit: 5000)
                 guard let chunkLast = chunk.last else { break }
                 let kept = skipping.isEmpty ? chunk : chunk.filter { !skipping.contains($0.table) }
-                if !kept.isEmpty { try slave.apply(kept) }
+                if !kept.isEmpty { try slave.apply(kept, precise: precise) }
                 applied += kept.count
                 skipped += chunk.count - kept.count
                 last = chunkLast
