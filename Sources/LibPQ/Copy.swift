@@ -93,3 +93,23 @@ extension Connection {
         throw PostgresError(connection: pg, kind: isOpen ? .server : .connectionLost)
     }
 }
+
+extension Connection {
+    /// Stops a `COPY … TO STDOUT` before its end: asks the server to cancel
+    /// it (`PQcancel`) and reads and drops what it sent meanwhile, so the
+    /// connection can run its next statement (the transaction is then failed).
+    public func abandonCopyOut() {
+        if let cancel = PQgetCancel(pg) {
+            var message = [CChar](repeating: 0, count: 256)
+            _ = PQcancel(cancel, &message, Int32(message.count))
+            PQfreeCancel(cancel)
+        }
+        while true {
+            do throws(PostgresError) {
+                if try !readCopyRow({ _ in }) { return }
+            } catch {
+                return
+            }
+        }
+    }
+}

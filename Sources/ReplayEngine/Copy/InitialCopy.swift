@@ -68,73 +68,93 @@ public enum InitialCopy {
         let (host, replaced) = try CopyRegistration.register(name: name, conninfo: conninfo, on: master)
         logger.info(replaced ? "host was registered: registered it again, to copy everything afresh" : "registered host",
                     metadata: [LogKey.conninfo: "\(ConnInfo.redacted(conninfo))"])
+        let snapshot: MasterSnapshot
+        let total: (rows: Int, bytes: Int)
         do throws(ReplayError) {
-            // 2. Forget the slave's old progress from this master: its tables
-            //    are about to change under it.
-            do throws(PostgresError) {
-                try slave.connection.execute("DELETE FROM dbmirror.progress WHERE master_id = $1::uuid", [masterID])
-            } catch {
-                throw ReplayError(slave: error)
-            }
-            // 3. One master snapshot for every table.
-            let snapshot = try MasterReadTransaction.begin(on: master)
-            let sequences = try MasterReadTransaction.sequences(on: master)
-            logger.info("copying \(targets.count) table(s) as of master snapshot \(snapshot)", metadata: [LogKey.snapshot: "\(snapshot)"])
-
-            // 4. The slave's transaction: progress row at the snapshot, the
-            //    tables (here, or by the workers), the sequences, commit.
-            do throws(PostgresError) {
-                try slave.connection.executeScript("BEGIN; SET LOCAL synchronous_commit = on")
-                let held = try ProgressTable.lock(masterID: masterID, creatingAt: snapshot.text, on: slave.connection)
-                guard held == snapshot.text else {
-                    throw PostgresError(kind: .unexpectedResult,
-                                        message: "the slave's progress row holds \(held ?? "nothing"), not the copy's snapshot \(snapshot): another copy into this slave?")
-                }
-            } catch {
-                throw ReplayError(slave: error)
-            }
-            var total = (rows: 0, bytes: 0)
-            if options.jobs > 1 && targets.count > 1 {
-                let snapshotID = try MasterReadTransaction.export(on: master)
-                let groups = try SlaveTargets.groups(targets, on: slave.connection)
-                let workers = CopyWorkers(masterConninfo: masterConninfo, slaveConninfo: conninfo, snapshotID: snapshotID, logger: logger)
-                total = try await workers.run(groups, jobs: options.jobs)
-            } else {
-                try SlaveTargets.empty(targets, on: slave.connection)
-                for target in targets {
-                    let counts = try TableCopier().copy(target, from: master, to: slave.connection, logger: logger) { Task.isCancelled }
-                    total.rows += counts.rows
-                    total.bytes += counts.bytes
-                }
-            }
-            if Task.isCancelled {
-                throw ReplayError(.cancelled, "interrupted before the copy was committed")
-            }
-            try SequenceSync.apply(sequences, on: slave.connection)
-            do throws(PostgresError) {
-                try ProgressTable.advance(masterID: masterID, to: snapshot, lastXID: nil, lastSeqID: nil, on: slave.connection)
-                try slave.connection.executeScript("COMMIT")
-            } catch {
-                throw ReplayError(slave: error)
-            }
-            MasterReadTransaction.end(on: master)
-
-            // 5. The master's record: cleanup and `status` see the host again.
-            try CopyRegistration.recordCopied(host: host, snapshot: snapshot, on: master)
-            let seconds = CopyProgress.seconds(clock.now - start)
-            logger.info("""
-                copy complete: \(targets.count) table(s), \(CopyProgress.count(Double(total.rows))) rows, \
-                \(CopyProgress.megabytes(total.bytes)) MB in \(String(format: "%.1f", seconds)) s; \
-                replay continues from snapshot \(snapshot)
-                """)
+            (snapshot, total) = try await copyTables(targets, masterID: masterID, master: master, slave: slave,
+                                                     conninfo: conninfo, masterConninfo: masterConninfo,
+                                                     options: options, logger: logger)
         } catch {
             var error = error
             error.host = name
-            if error.kind != .usage || !error.message.contains("removed from the master") {
-                error.message += "; host '\(name)' is registered but not copied yet: run add-host --copy again to start over"
+            error.message += "; host '\(name)' is registered but not copied yet: run add-host --copy again to start over"
+            throw error
+        }
+
+        // 5. The master's record: cleanup and `status` see the host again.
+        do throws(ReplayError) {
+            try CopyRegistration.recordCopied(host: host, snapshot: snapshot, on: master)
+        } catch {
+            var error = error
+            error.host = name
+            if error.kind == .master {
+                error.message += "; the slave holds the copy (progress \(snapshot)), and replay starts from it"
             }
             throw error
         }
+        let seconds = CopyProgress.seconds(clock.now - start)
+        logger.info("""
+            copy complete: \(targets.count) table(s), \(CopyProgress.count(Double(total.rows))) rows, \
+            \(CopyProgress.megabytes(total.bytes)) MB in \(String(format: "%.1f", seconds)) s; \
+            replay continues from snapshot \(snapshot)
+            """)
+    }
+
+    /// Steps 2 to 4: the slave's old progress forgotten, the master's
+    /// snapshot, and the slave holding every table and its progress at it.
+    private static func copyTables(_ targets: [SlaveTarget], masterID: String, master: Connection, slave: SlaveSession,
+                                   conninfo: String, masterConninfo: String?, options: CopyOptions,
+                                   logger: Logger) async throws(ReplayError) -> (MasterSnapshot, (rows: Int, bytes: Int)) {
+        // 2. Forget the slave's old progress from this master: its tables
+        //    are about to change under it.
+        do throws(PostgresError) {
+            try slave.connection.execute("DELETE FROM dbmirror.progress WHERE master_id = $1::uuid", [masterID])
+        } catch {
+            throw ReplayError(slave: error)
+        }
+        // 3. One master snapshot for every table.
+        let snapshot = try MasterReadTransaction.begin(on: master)
+        defer { MasterReadTransaction.end(on: master) }
+        let sequences = try MasterReadTransaction.sequences(on: master)
+        logger.info("copying \(targets.count) table(s) as of master snapshot \(snapshot)", metadata: [LogKey.snapshot: "\(snapshot)"])
+
+        // 4. The slave's transaction: progress row at the snapshot, the
+        //    tables (here, or by the workers), the sequences, commit.
+        do throws(PostgresError) {
+            try slave.connection.executeScript("BEGIN; SET LOCAL synchronous_commit = on")
+            let held = try ProgressTable.lock(masterID: masterID, creatingAt: snapshot.text, on: slave.connection)
+            guard held == snapshot.text else {
+                throw PostgresError(kind: .unexpectedResult,
+                                    message: "the slave's progress row holds \(held ?? "nothing"), not the copy's snapshot \(snapshot): another copy into this slave?")
+            }
+        } catch {
+            throw ReplayError(slave: error)
+        }
+        var total = (rows: 0, bytes: 0)
+        if options.jobs > 1 && targets.count > 1 {
+            let snapshotID = try MasterReadTransaction.export(on: master)
+            let groups = try SlaveTargets.groups(targets, on: slave.connection)
+            let workers = CopyWorkers(masterConninfo: masterConninfo, slaveConninfo: conninfo, snapshotID: snapshotID, logger: logger)
+            total = try await workers.run(groups, jobs: options.jobs)
+        } else {
+            try SlaveTargets.empty(targets, on: slave.connection)
+            for target in targets {
+                let counts = try TableCopier().copy(target, from: master, to: slave.connection, logger: logger) { Task.isCancelled }
+                total.rows += counts.rows
+                total.bytes += counts.bytes
+            }
+        }
+        if Task.isCancelled {
+            throw ReplayError(.cancelled, "interrupted before the copy was committed")
+        }
+        try SequenceSync.apply(sequences, on: slave.connection)
+        do throws(PostgresError) {
+            try ProgressTable.advance(masterID: masterID, to: snapshot, lastXID: nil, lastSeqID: nil, on: slave.connection)
+            try slave.connection.executeScript("COMMIT")
+        } catch {
+            throw ReplayError(slave: error)
+        }
+        return (snapshot, total)
     }
 
     private static func openSlave(_ conninfo: String, logger: Logger) throws(ReplayError) -> SlaveSession {

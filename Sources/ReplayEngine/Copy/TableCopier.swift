@@ -8,7 +8,7 @@ import Logging
 /// Columns go by name in the master's order, so the slave's column order
 /// may differ. Both sessions must use the same output settings
 /// (`SlaveSession.sessionSettings`), so each type's text reads back exactly.
-/// After a failure both connections are mid-COPY: drop them.
+/// After a failure or cancellation both transactions are failed: roll them back.
 struct TableCopier {
     var pieceBytes = 256 * 1024
 
@@ -31,6 +31,7 @@ struct TableCopier {
         do throws(PostgresError) {
             try slave.beginCopy(sink)
         } catch {
+            master.abandonCopyOut()
             throw ReplayError(.slave, "cannot copy \(table.captureName) into the slave's \(target.quotedName): \(ReplayError.serverText(error))",
                               postgres: error)
         }
@@ -49,6 +50,7 @@ struct TableCopier {
             do throws(PostgresError) {
                 try sent.get()
             } catch {
+                master.abandonCopyOut()
                 throw ReplayError(.slave, "the slave's connection broke while copying \(table.captureName): \(error.message)", postgres: error)
             }
         }
@@ -67,6 +69,7 @@ struct TableCopier {
                 try send()
                 progress.update(rows: rows, bytes: bytes)
                 if isCancelled() {
+                    master.abandonCopyOut()
                     slave.abortCopy(reason: "dbmirror was interrupted")
                     throw ReplayError(.cancelled, "interrupted while copying \(table.captureName); the slave's transaction was rolled back")
                 }
