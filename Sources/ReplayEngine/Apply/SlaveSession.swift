@@ -70,8 +70,13 @@ final class SlaveSession {
     func begin(masterID: String, previous: MasterSnapshot, createRow: Bool, synchronous: Bool) throws(ReplayError) {
         let held: String?
         do throws(PostgresError) {
+            // Set-based statements join a text-array unnest to the table by
+            // its key: with hash and merge joins off the planner probes the
+            // primary key's index per row, instead of scanning the whole
+            // table for every chunk.
             var statements: [(sql: String, parameters: [String?])] = [
                 ("BEGIN", []), ("SET LOCAL synchronous_commit = \(synchronous ? "on" : "off")", []),
+                ("SET LOCAL enable_hashjoin = off", []), ("SET LOCAL enable_mergejoin = off", []),
             ]
             if createRow { statements.append(ProgressTable.creation(masterID: masterID, start: previous.text)) }
             statements.append(ProgressTable.lock(masterID: masterID))
