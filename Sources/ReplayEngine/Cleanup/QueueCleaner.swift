@@ -33,6 +33,48 @@ public enum QueueCleaner {
         DELETE FROM "Pending" p WHERE p.ctid = ANY (ARRAY(SELECT row_id FROM doomed))
         """#
 
+    /// The whole queue, when every row in it can go: checked under an
+    /// exclusive lock taken only if nobody uses the queue at that moment
+    /// (NOWAIT), through the "XID" index from the oldest host's xmin (below
+    /// it every transaction is seen by every host).
+    static let everythingApplied = #"""
+        SELECT count(*) = 0
+        FROM "Pending" p,
+             (SELECT min(pg_snapshot_xmin(t."Snapshot")) AS xmin
+              FROM "MirrorHost" h JOIN "MirroredTransaction" t USING ("MirrorHostId")) horizon
+        WHERE horizon.xmin IS NOT NULL AND p."XID" >= horizon.xmin
+          AND EXISTS (SELECT 1 FROM "MirrorHost" h LEFT JOIN "MirroredTransaction" t USING ("MirrorHostId")
+                      WHERE t."Snapshot" IS NULL OR NOT pg_visible_in_snapshot(p."XID", t."Snapshot"))
+        """#
+
+    /// Empties the queue with TRUNCATE when every change in it is applied
+    /// everywhere and nobody is using it; true when it did. TRUNCATE frees
+    /// the space at once, where deleting costs a dead tuple per row; the lock
+    /// (NOWAIT) is held for one index probe, and readers with older
+    /// snapshots cannot exist (they would hold a lock).
+    static func truncateIfAllApplied(on connection: Connection, logger: Logger) -> Bool {
+        do throws(PostgresError) {
+            let results = try connection.executePipeline([
+                ("BEGIN", []),
+                ("SET LOCAL lock_timeout = 0", []),
+                (#"LOCK TABLE "Pending", "PendingData" IN ACCESS EXCLUSIVE MODE NOWAIT"#, []),
+                (everythingApplied, []),
+            ])
+            let allApplied = results.allSatisfy { if case .success = $0 { true } else { false } }
+                && (try? results[3].get().scalar) == "t"
+            if allApplied {
+                try connection.executeScript(#"TRUNCATE "Pending", "PendingData"; COMMIT"#)
+                logger.debug("emptied the queue with TRUNCATE")
+                return true
+            }
+            try connection.executeScript("ROLLBACK")
+        } catch {
+            logger.debug("queue cleanup by TRUNCATE not possible now: \(error)")
+            _ = try? connection.executeScript("ROLLBACK")
+        }
+        return false
+    }
+
     /// Deletes in rounds until nothing is left to delete, or after
     /// `maximumStatements` rounds; returns the number of changes deleted.
     static func clean(on connection: Connection, maximumStatements: Int? = nil, logger: Logger) throws(ReplayError) -> Int {
@@ -45,6 +87,13 @@ public enum QueueCleaner {
             if let blocking {
                 logger.warning(#"queue cleanup skipped: no "MirroredTransaction" row for host(s) \#(blocking); remove and add them again"#)
                 return 0
+            }
+            // A large queue that is all applied goes at once (small ones are
+            // cheap to delete and need no exclusive lock).
+            let queued = try connection.execute(#"SELECT count(*) FROM "Pending""#).scalar.flatMap { Int($0) } ?? 0
+            if queued > 10_000, truncateIfAllApplied(on: connection, logger: logger) {
+                logger.info("deleted applied changes from the queue", metadata: [LogKey.changes: "\(queued)"])
+                return queued
             }
             var total = 0
             var statements = 0
