@@ -49,8 +49,12 @@ public struct ReplayService: Sendable {
                     await Self.record(applied, settings: settings, logger: logger)
                     let done = Set(applied.map(\.host.id))
                     let rest = members.map(\.host).filter { !done.contains($0.id) }
-                    return applied.map { HostOutcome(host: $0.host.name, error: nil, changes: $0.changes) }
-                        + (Task.isCancelled ? [] : await Self.replayAlone(rest, settings: settings, logger: logger))
+                    let finished = applied.map { HostOutcome(host: $0.host.name, error: nil, changes: $0.changes) }
+                    if Task.isCancelled {
+                        let stopped = ReplayError(.cancelled, "stopped before the batch was complete; it was rolled back")
+                        return finished + rest.map { HostOutcome(host: $0.name, error: stopped, changes: 0) }
+                    }
+                    return finished + (await Self.replayAlone(rest, settings: settings, logger: logger))
                 }
             }
             var outcomes: [HostOutcome] = []
