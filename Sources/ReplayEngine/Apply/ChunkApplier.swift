@@ -122,23 +122,27 @@ extension SlaveSession {
     /// The slave's table for every table the chunk names; a missing one is
     /// the failure of the first change that names it.
     private func resolveTables(_ changes: [Change], servicing master: Connection?) throws(ReplayError) -> [String: SlaveTable] {
+        var unknown: [String] = []
+        for change in changes where !catalog.knows(change.table) && !unknown.contains(change.table) {
+            unknown.append(change.table)
+        }
+        if !unknown.isEmpty {
+            // Reading the catalog needs the pipeline empty and closed.
+            try sync(servicing: master)
+            try leavePipeline()
+            do throws(PostgresError) {
+                try catalog.load(unknown, on: connection)
+            } catch {
+                let first = changes.first { unknown.contains($0.table) }
+                throw first.map { ReplayError(change: $0.location, slave: error) } ?? ReplayError(slave: error)
+            }
+        }
         var tables: [String: SlaveTable] = [:]
         for change in changes where tables[change.table] == nil {
-            if !catalog.knows(change.table) {
-                // Reading the catalog needs the pipeline empty and closed.
-                try sync(servicing: master)
-                try leavePipeline()
-            }
-            let found: SlaveTable?
-            do throws(PostgresError) {
-                found = try catalog.table(change.table, on: connection)
-            } catch {
-                throw ReplayError(change: change.location, slave: error)
-            }
-            guard let found else {
+            guard let table = catalog.cached(change.table) else {
                 throw ReplayError(.change, "table \(change.table) does not exist on the slave", change: change.location)
             }
-            tables[change.table] = found
+            tables[change.table] = table
         }
         return tables
     }
