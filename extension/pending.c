@@ -21,6 +21,13 @@
  * the queue in SeqId order ends in the master's state.  docs/FORMAT.md
  * ("How capture stays right") gives the reasoning.
  *
+ * Changes are not written one by one: the capture buffers them, SeqId
+ * taken, and writes a batch with one multi-insert per queue table when the
+ * statement whose triggers captured them finishes, when the buffer fills,
+ * and before the transaction commits or prepares.  A change is written by
+ * the (sub)transaction that captured it or by one that commits only with
+ * it, so rolled-back savepoints still take their changes with them.
+ *
  * Each transaction that queued a change notifies channel "dbmirror" when
  * it commits.
  *
@@ -35,6 +42,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/pg_am_d.h"
@@ -45,13 +53,16 @@
 #include "commands/async.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/bytea.h"
 #include "utils/float.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -68,12 +79,24 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(recordchange);
 
+void		_PG_init(void);
+
 /* The channel every committing transaction that queued changes notifies. */
 #define NOTIFY_CHANNEL "dbmirror"
 
 /*
+ * The change buffer is written out once it holds this many changes or
+ * this many bytes of encoded rows, and the queue tables take it in
+ * multi-inserts of at most FLUSH_CHUNK changes.
+ */
+#define BUFFER_MAX_CHANGES 1024
+#define BUFFER_MAX_BYTES (4 * 1024 * 1024)
+#define FLUSH_CHUNK 256
+
+/*
  * The columns of the queue tables as MirrorSetup.sql creates them.  Rows
- * go straight into tables laid out exactly so (see insert_directly()).
+ * go straight into tables laid out exactly so (see
+ * write_changes_directly()).
  */
 typedef struct QueueColumn
 {
@@ -125,9 +148,26 @@ typedef struct CaptureQueue
 	Oid			pending_data_relid;
 	Oid			sequence_relid;
 	Oid			owner;			/* owner of "Pending": who writes the queue */
+	bool		plain_valid;	/* plain up to date */
+	bool		plain;			/* queue tables take direct inserts */
 	SPIPlanPtr	plans[NUM_QUEUE_PLANS];
 	struct CaptureQueue *next;
 } CaptureQueue;
+
+/*
+ * How a column's values are turned into text: by the type's output
+ * function, or, for the commonest types, by the same code the output
+ * function runs, without its call and palloc.
+ */
+typedef enum OutputKind
+{
+	OUTPUT_GENERIC,				/* call the output function */
+	OUTPUT_INT2,				/* int2out */
+	OUTPUT_INT4,				/* int4out */
+	OUTPUT_INT8,				/* int8out */
+	OUTPUT_BOOL,				/* boolout */
+	OUTPUT_TEXT					/* textout, varcharout, bpcharout */
+} OutputKind;
 
 /* What the capture needs to know of one column. */
 typedef struct CaptureColumn
@@ -135,6 +175,7 @@ typedef struct CaptureColumn
 	bool		written;		/* false for dropped and generated columns */
 	char	   *label;			/* the column's name, quoted, then '=' */
 	int			label_len;
+	OutputKind	kind;
 	FmgrInfo	output;			/* the type's output function */
 } CaptureColumn;
 
@@ -194,6 +235,39 @@ typedef struct OpenIndex
 	IndexInfo  *info;			/* NULL unless the index is plain */
 } OpenIndex;
 
+/*
+ * A captured change not yet written to the queue tables.  key and data
+ * (NULL where the op has none) and table_name live in buffer_context.
+ *
+ * subid is the subtransaction the change belongs to: the one that captured
+ * it, or, once that one committed, its parent.  The buffer is in SeqId
+ * order, and its subids never decrease along it, since every change in it
+ * belongs to the current subtransaction or one of its ancestors: a
+ * subtransaction's changes are dropped when it aborts and handed to its
+ * parent when it commits.  Only the current subtransaction's changes may be
+ * written (they then get its xid, so they live and die with it); an
+ * ancestor's wait until control is back in that ancestor.
+ *
+ * depth is how many statement ends (ExecutorFinish, utility commands) were
+ * running when the change was captured: each flushes the changes captured
+ * within it.  cid is the command id of the capture; the rows are written
+ * with it, so that they are visible exactly when they would have been had
+ * they been written at once.
+ */
+typedef struct BufferedChange
+{
+	CaptureQueue *queue;
+	int64		seqid;
+	text	   *table_name;
+	text	   *key;
+	text	   *data;
+	char		op;
+	bool		dropped;		/* folded away: write nothing */
+	int			depth;
+	SubTransactionId subid;
+	CommandId	cid;
+} BufferedChange;
+
 /* What became of a tuple this transaction wrote. */
 typedef enum TupleFate
 {
@@ -229,6 +303,55 @@ static bool callbacks_registered = false;
  * Reset when the transaction ends, since an error skips the decrement.
  */
 static int	running_statements = 0;
+
+/*
+ * The change buffer, per transaction: the array lives in
+ * TopTransactionContext, the rows it points to in buffer_context (reset
+ * whenever the buffer empties).  buffered_table_name is the last table
+ * name copied there, shared by the changes of one table.
+ */
+static BufferedChange *buffered = NULL;
+static int	nbuffered = 0;
+static int	max_buffered = 0;
+static Size buffered_bytes = 0;
+static MemoryContext buffer_context = NULL;
+static text *buffered_table_name = NULL;
+
+/* True while the buffer is being written: nested flushes wait. */
+static bool flushing = false;
+
+/* Where a write of the buffer allocates, emptied after each. */
+static MemoryContext write_context = NULL;
+
+/* Statement ends in progress (see BufferedChange.depth). */
+static int	statement_depth = 0;
+
+/*
+ * Slots for the multi-inserts, made as needed and kept for the life of the
+ * backend, with the tuples they hold (see insert_rows()).
+ */
+typedef struct QueueSlots
+{
+	TupleDesc	desc;			/* of the table's columns, for the slots */
+	TupleTableSlot **slots;
+	int			nslots;
+} QueueSlots;
+
+static QueueSlots pending_slots = {0};
+static QueueSlots pending_data_slots = {0};
+
+/* Where each encoded row is built before its copy goes to the buffer. */
+static StringInfoData encode_buffer;
+static bool encode_buffer_busy = false;
+
+static ExecutorStart_hook_type prev_executor_start = NULL;
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+static void flush_changes(int above_depth);
+static void flush_all_changes(void);
+static void log_change(CaptureQueue *queue, Datum *change, text *key,
+					   text *data);
 
 
 /*
@@ -267,7 +390,10 @@ relation_invalidated(Datum arg, Oid relid)
 			relid == queue->pending_relid ||
 			relid == queue->pending_data_relid ||
 			relid == queue->sequence_relid)
+		{
 			queue->catalog_valid = false;
+			queue->plain_valid = false;
+		}
 	}
 }
 
@@ -302,19 +428,32 @@ transaction_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
+			/* deferred triggers have fired: nothing more is captured */
+			flush_all_changes();
 			if (notify_subid != InvalidSubTransactionId)
 				Async_Notify(NOTIFY_CHANNEL, NULL);
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			flush_all_changes();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			/* logged_changes' memory goes with TopTransactionContext */
+			/* their memory goes with TopTransactionContext */
 			logged_changes = NULL;
 			logged_changes_max_subid = InvalidSubTransactionId;
 			notify_subid = InvalidSubTransactionId;
 			running_statements = 0;
+			buffered = NULL;
+			nbuffered = 0;
+			max_buffered = 0;
+			buffered_bytes = 0;
+			buffer_context = NULL;
+			buffered_table_name = NULL;
+			flushing = false;
+			encode_buffer_busy = false;
 			break;
 		default:
 			break;
@@ -322,16 +461,63 @@ transaction_callback(XactEvent event, void *arg)
 }
 
 /*
- * When a subtransaction aborts, its queue rows are gone: forget what it
- * and its (committed) descendants logged.  Committing needs nothing, the
+ * Drop the buffered changes of an aborting subtransaction and its
+ * descendants.
+ */
+static void
+discard_buffered_changes(SubTransactionId subid)
+{
+	while (nbuffered > 0 && buffered[nbuffered - 1].subid >= subid)
+	{
+		BufferedChange *change = &buffered[--nbuffered];
+
+		if (change->key != NULL)
+		{
+			buffered_bytes -= VARSIZE(change->key);
+			pfree(change->key);
+		}
+		if (change->data != NULL)
+		{
+			buffered_bytes -= VARSIZE(change->data);
+			pfree(change->data);
+		}
+	}
+}
+
+/*
+ * A subtransaction committed: its buffered changes now belong to its
+ * parent.
+ */
+static void
+hand_buffered_changes_to_parent(SubTransactionId subid,
+								SubTransactionId parent)
+{
+	int			i;
+
+	for (i = nbuffered - 1; i >= 0 && buffered[i].subid >= subid; i--)
+		buffered[i].subid = parent;
+}
+
+/*
+ * When a subtransaction aborts, its queue rows are gone: drop its buffered
+ * changes and forget what it and its (committed) descendants logged.  When
+ * one commits, its buffered changes become its parent's; the logged-change
  * entries simply stay.
  */
 static void
 subtransaction_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		hand_buffered_changes_to_parent(mySubid, parentSubid);
+		return;
+	}
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+
+	discard_buffered_changes(mySubid);
+	encode_buffer_busy = false;
 
 	if (notify_subid != InvalidSubTransactionId && notify_subid >= mySubid)
 		notify_subid = InvalidSubTransactionId;
@@ -368,6 +554,109 @@ register_callbacks(void)
 }
 
 /*
+ * Before a statement starts outside every statement end, write the changes
+ * an earlier one left buffered, so that it sees them.  That happens only
+ * where the hooks were not in place: the statement during which this
+ * library was loaded.  The rows keep the command id of their capture, so
+ * they are visible to this statement as they would have been had they
+ * been written at once.
+ */
+static void
+flush_before_statement(void)
+{
+	if (nbuffered > 0 && statement_depth == 0)
+		flush_changes(-1);
+}
+
+/*
+ * After a statement end, write the changes captured within it; at top
+ * level, every change of the current subtransaction.
+ */
+static void
+flush_after_statement(void)
+{
+	if (nbuffered > 0)
+		flush_changes(statement_depth == 0 ? -1 : statement_depth);
+}
+
+static void
+capture_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	flush_before_statement();
+	if (prev_executor_start != NULL)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * ExecutorFinish fires the statement's AFTER triggers, ours among them;
+ * when it returns, every change the statement made has been captured.
+ */
+static void
+capture_executor_finish(QueryDesc *queryDesc)
+{
+	statement_depth++;
+	PG_TRY();
+	{
+		if (prev_executor_finish != NULL)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		statement_depth--;
+	}
+	PG_END_TRY();
+	flush_after_statement();
+}
+
+/*
+ * Utility commands that fire row triggers without ExecutorFinish (COPY
+ * FROM, SET CONSTRAINTS ... IMMEDIATE) count as statement ends too.
+ */
+static void
+capture_process_utility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	flush_before_statement();
+	statement_depth++;
+	PG_TRY();
+	{
+		if (prev_process_utility != NULL)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		statement_depth--;
+	}
+	PG_END_TRY();
+	flush_after_statement();
+}
+
+/*
+ * Install the statement hooks that write the change buffer, when the
+ * library is loaded.
+ */
+void
+_PG_init(void)
+{
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = capture_executor_start;
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = capture_executor_finish;
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = capture_process_utility;
+}
+
+/*
  * Find a queue table or sequence in the queue's schema, or fail saying the
  * setup is missing.
  */
@@ -386,37 +675,13 @@ queue_object(CaptureQueue *queue, const char *name)
 }
 
 /*
- * Return the queue of the recordchange() function with OID func_oid, with
- * its catalog facts up to date.  The statements are (re)prepared lazily by
- * queue_plan().
+ * Bring a queue's catalog facts up to date: its schema's quoted name and
+ * the OIDs and owner of its tables.  The statements are (re)prepared
+ * lazily by queue_plan().
  */
-static CaptureQueue *
-get_queue(Oid func_oid)
+static void
+refresh_queue(CaptureQueue *queue)
 {
-	CaptureQueue *queue;
-
-	for (queue = queues; queue != NULL; queue = queue->next)
-	{
-		if (queue->func_oid == func_oid)
-			break;
-	}
-
-	if (queue == NULL)
-	{
-		HeapTuple	proctup;
-
-		proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func_oid));
-		if (!HeapTupleIsValid(proctup))
-			elog(ERROR, "cache lookup failed for function %u", func_oid);
-
-		queue = MemoryContextAllocZero(TopMemoryContext, sizeof(CaptureQueue));
-		queue->func_oid = func_oid;
-		queue->namespace_oid = ((Form_pg_proc) GETSTRUCT(proctup))->pronamespace;
-		ReleaseSysCache(proctup);
-		queue->next = queues;
-		queues = queue;
-	}
-
 	if (!queue->name_valid)
 	{
 		char	   *nspname = get_namespace_name(queue->namespace_oid);
@@ -471,7 +736,40 @@ get_queue(Oid func_oid)
 		ReleaseSysCache(classtup);
 		queue->catalog_valid = true;
 	}
+}
 
+/*
+ * Return the queue of the recordchange() function with OID func_oid, with
+ * its catalog facts up to date.
+ */
+static CaptureQueue *
+get_queue(Oid func_oid)
+{
+	CaptureQueue *queue;
+
+	for (queue = queues; queue != NULL; queue = queue->next)
+	{
+		if (queue->func_oid == func_oid)
+			break;
+	}
+
+	if (queue == NULL)
+	{
+		HeapTuple	proctup;
+
+		proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func_oid));
+		if (!HeapTupleIsValid(proctup))
+			elog(ERROR, "cache lookup failed for function %u", func_oid);
+
+		queue = MemoryContextAllocZero(TopMemoryContext, sizeof(CaptureQueue));
+		queue->func_oid = func_oid;
+		queue->namespace_oid = ((Form_pg_proc) GETSTRUCT(proctup))->pronamespace;
+		ReleaseSysCache(proctup);
+		queue->next = queues;
+		queues = queue;
+	}
+
+	refresh_queue(queue);
 	return queue;
 }
 
@@ -722,17 +1020,15 @@ close_indexes(List *indexes)
 }
 
 /*
- * Insert one row, without NULLs, into a plain queue table and its plain
- * indexes, checking uniqueness where an index is unique.
+ * Insert the index entries of one row, without NULLs, of a plain queue
+ * table, whose heap tuple is at tid, checking uniqueness where an index is
+ * unique.
  */
 static void
-insert_row(Relation rel, List *indexes, Datum *values)
+insert_index_entries(Relation rel, List *indexes, Datum *values,
+					 ItemPointer tid)
 {
-	bool		nulls[Max(lengthof(pending_columns), lengthof(pending_data_columns))] = {0};
-	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	ListCell   *lc;
-
-	simple_heap_insert(rel, tuple);
 
 	foreach(lc, indexes)
 	{
@@ -752,90 +1048,256 @@ insert_row(Relation rel, List *indexes, Datum *values)
 			key_values[i] = values[attnum - 1];
 			key_nulls[i] = false;
 		}
-		(void) index_insert(index, key_values, key_nulls, &tuple->t_self, rel,
+		(void) index_insert(index, key_values, key_nulls, tid, rel,
 							index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 							false, info);
 	}
-	heap_freetuple(tuple);
 }
 
 /*
- * Write one change straight into the queue tables: its "Pending" row
- * (change holds SeqId, TableName, Op, XID) and its "PendingData" rows, the
- * key row and the data row, either of which may be absent.  This is what
- * the INSERT statements do, less the parsing, planning, executor start-up
- * and snapshot per row, which were most of what capture cost.  Returns
- * false, having written nothing, when a queue table or index is not plain
- * (someone added a trigger, a column, an expression index...): the caller
- * then runs the INSERT statements, which honour all of that.
+ * Open a queue's tables and their indexes for insertion, and tell whether
+ * rows may go in by heap and index inserts alone: whether every table and
+ * index is plain.
  */
 static bool
-insert_directly(CaptureQueue *queue, Datum *change, text *key, text *data)
+open_queue_tables(CaptureQueue *queue, Relation *pending,
+				  Relation *pending_data, List **pending_indexes,
+				  List **pending_data_indexes)
 {
-	Relation	pending;
-	Relation	pending_data;
-	List	   *pending_indexes;
-	List	   *pending_data_indexes;
 	bool		plain;
 
-	pending = table_open(queue->pending_relid, RowExclusiveLock);
-	pending_data = table_open(queue->pending_data_relid, RowExclusiveLock);
-	plain = is_plain_queue_table(pending, pending_columns,
+	*pending = table_open(queue->pending_relid, RowExclusiveLock);
+	*pending_data = table_open(queue->pending_data_relid, RowExclusiveLock);
+	plain = is_plain_queue_table(*pending, pending_columns,
 								 lengthof(pending_columns));
-	plain = is_plain_queue_table(pending_data, pending_data_columns,
+	plain = is_plain_queue_table(*pending_data, pending_data_columns,
 								 lengthof(pending_data_columns)) && plain;
-	plain = open_plain_indexes(pending, &pending_indexes) && plain;
-	plain = open_plain_indexes(pending_data, &pending_data_indexes) && plain;
-
-	if (plain)
-	{
-		Datum		row[lengthof(pending_data_columns)];
-
-		insert_row(pending, pending_indexes, change);
-		row[0] = change[0];
-		if (key != NULL)
-		{
-			row[1] = BoolGetDatum(true);
-			row[2] = PointerGetDatum(key);
-			insert_row(pending_data, pending_data_indexes, row);
-		}
-		if (data != NULL)
-		{
-			row[1] = BoolGetDatum(false);
-			row[2] = PointerGetDatum(data);
-			insert_row(pending_data, pending_data_indexes, row);
-		}
-	}
-
-	close_indexes(pending_indexes);
-	close_indexes(pending_data_indexes);
-	table_close(pending_data, NoLock);
-	table_close(pending, NoLock);
+	plain = open_plain_indexes(*pending, pending_indexes) && plain;
+	plain = open_plain_indexes(*pending_data, pending_data_indexes) && plain;
 	return plain;
 }
 
 /*
- * Log one change: change holds SeqId, TableName, Op and XID; key and data
- * are the encoded old key and new row, NULL where the op has none.  Writes
- * directly when the queue is plain, else by INSERT statements; either way
- * as the queue's owner.
+ * Close what open_queue_tables() opened; the locks stay until the
+ * transaction ends.
+ */
+static void
+close_queue_tables(Relation pending, Relation pending_data,
+				   List *pending_indexes, List *pending_data_indexes)
+{
+	close_indexes(pending_indexes);
+	close_indexes(pending_data_indexes);
+	table_close(pending_data, NoLock);
+	table_close(pending, NoLock);
+}
+
+/*
+ * May changes for this queue go in by direct inserts (and so be buffered)?
+ * Checked once after each invalidation of the queue tables; the writer
+ * checks again when it has the tables open.
+ */
+static bool
+queue_is_plain(CaptureQueue *queue)
+{
+	if (!queue->plain_valid)
+	{
+		Relation	pending;
+		Relation	pending_data;
+		List	   *pending_indexes;
+		List	   *pending_data_indexes;
+		bool		plain;
+
+		/* valid first: an invalidation while we look makes us look again */
+		queue->plain_valid = true;
+		plain = open_queue_tables(queue, &pending, &pending_data,
+								  &pending_indexes, &pending_data_indexes);
+		close_queue_tables(pending, pending_data, pending_indexes,
+						   pending_data_indexes);
+		queue->plain = plain;
+	}
+	return queue->plain;
+}
+
+/*
+ * Return at least n slots for multi-inserts into a queue table with the
+ * given columns, making the missing ones.  They are made in
+ * TopMemoryContext with a descriptor of the columns, used only to make
+ * them: they hold heap tuples formed with the table's own descriptor.
+ */
+static TupleTableSlot **
+queue_slots(QueueSlots *kept, const QueueColumn *columns, int ncolumns,
+			int n)
+{
+	MemoryContext oldcontext;
+
+	if (kept->nslots >= n)
+		return kept->slots;
+
+	oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+	if (kept->desc == NULL)
+	{
+		TupleDesc	desc = CreateTemplateTupleDesc(ncolumns);
+		int			i;
+
+		for (i = 0; i < ncolumns; i++)
+			TupleDescInitEntry(desc, (AttrNumber) (i + 1), columns[i].name,
+							   columns[i].type, -1, 0);
+		kept->desc = desc;
+	}
+	if (kept->slots == NULL)
+		kept->slots = palloc(sizeof(TupleTableSlot *) * n);
+	else
+		kept->slots = repalloc(kept->slots, sizeof(TupleTableSlot *) * n);
+	while (kept->nslots < n)
+		kept->slots[kept->nslots++] = MakeTupleTableSlot(kept->desc,
+														 &TTSOpsHeapTuple);
+	MemoryContextSwitchTo(oldcontext);
+	return kept->slots;
+}
+
+/* The "Pending" row of a buffered change. */
+static void
+pending_row(BufferedChange *change, Datum xid, Datum *values)
+{
+	values[0] = Int64GetDatum(change->seqid);
+	values[1] = PointerGetDatum(change->table_name);
+	values[2] = CharGetDatum(change->op);
+	values[3] = xid;
+}
+
+/*
+ * Append to rows, at position n, the "PendingData" rows of a buffered
+ * change: the key row, the data row, either of which may be absent.
+ * Returns the new number of rows.
+ */
+static int
+pending_data_rows(BufferedChange *change, Datum (*rows)[4], int n)
+{
+	if (change->key != NULL)
+	{
+		rows[n][0] = Int64GetDatum(change->seqid);
+		rows[n][1] = BoolGetDatum(true);
+		rows[n][2] = PointerGetDatum(change->key);
+		n++;
+	}
+	if (change->data != NULL)
+	{
+		rows[n][0] = Int64GetDatum(change->seqid);
+		rows[n][1] = BoolGetDatum(false);
+		rows[n][2] = PointerGetDatum(change->data);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Multi-insert rows into a plain queue table with the given command id,
+ * then insert their index entries.  rows[i] holds the values of row i.
+ *
+ * The tuples are formed in the slots' own memory context, for the slots to
+ * free when they are cleared: should an error interrupt the insert, a slot
+ * still holds a valid tuple, freed when the slot is next used.
+ */
+static void
+insert_rows(Relation rel, List *indexes, TupleTableSlot **slots,
+			Datum (*rows)[4], int n, CommandId cid)
+{
+	bool		nulls[lengthof(pending_columns)] = {0};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		MemoryContext oldcontext = MemoryContextSwitchTo(slots[i]->tts_mcxt);
+		HeapTuple	tuple = heap_form_tuple(RelationGetDescr(rel), rows[i], nulls);
+
+		MemoryContextSwitchTo(oldcontext);
+		ExecStoreHeapTuple(tuple, slots[i], true);
+	}
+	table_multi_insert(rel, slots, n, cid, 0, NULL);
+	for (i = 0; i < n; i++)
+	{
+		insert_index_entries(rel, indexes, rows[i], &slots[i]->tts_tid);
+		ExecClearTuple(slots[i]);
+	}
+}
+
+/*
+ * Write buffered changes straight into a plain queue's tables, a chunk at
+ * a time: one multi-insert into "Pending", one into "PendingData", then
+ * their index entries.  This is what INSERT statements would do, less the
+ * parsing, planning, executor start-up and snapshot per row, and with one
+ * page lock and one WAL record per page rather than per row.  A chunk holds
+ * changes of one command id, which its rows are written with.
+ */
+static void
+write_changes_directly(Relation pending, Relation pending_data,
+					   List *pending_indexes, List *pending_data_indexes,
+					   BufferedChange **changes, int nchanges)
+{
+	Datum		xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	int			chunk = Min(nchanges, FLUSH_CHUNK);
+	Datum		(*rows)[4] = palloc(sizeof(Datum[4]) * 2 * chunk);
+	MemoryContext outer_context = CurrentMemoryContext;
+	MemoryContext chunk_context = NULL;
+	int			start = 0;
+
+	/* a write of more than one chunk frees each chunk's leftovers */
+	if (nchanges > chunk)
+	{
+		chunk_context = AllocSetContextCreate(CurrentMemoryContext,
+											  "dbmirror queue write chunk",
+											  ALLOCSET_DEFAULT_SIZES);
+		MemoryContextSwitchTo(chunk_context);
+	}
+	while (start < nchanges)
+	{
+		CommandId	cid = changes[start]->cid;
+		int			end = start;
+		int			n;
+		int			i;
+
+		while (end < nchanges && end - start < FLUSH_CHUNK &&
+			   changes[end]->cid == cid)
+			end++;
+
+		n = 0;
+		for (i = start; i < end; i++)
+			pending_row(changes[i], xid, rows[n++]);
+		insert_rows(pending, pending_indexes,
+					queue_slots(&pending_slots, pending_columns,
+								lengthof(pending_columns), n),
+					rows, n, cid);
+
+		n = 0;
+		for (i = start; i < end; i++)
+			n = pending_data_rows(changes[i], rows, n);
+		if (n > 0)
+			insert_rows(pending_data, pending_data_indexes,
+						queue_slots(&pending_data_slots, pending_data_columns,
+									lengthof(pending_data_columns), n),
+						rows, n, cid);
+
+		/* what the multi-inserts leak goes with each chunk */
+		if (chunk_context != NULL)
+			MemoryContextReset(chunk_context);
+		start = end;
+	}
+	MemoryContextSwitchTo(outer_context);
+	if (chunk_context != NULL)
+		MemoryContextDelete(chunk_context);
+}
+
+/*
+ * Log one change by INSERT statements: change holds SeqId, TableName, Op
+ * and XID; key and data are the encoded old key and new row, NULL where
+ * the op has none.  For queues that are not plain (someone added a
+ * trigger, a column, an expression index...): the statements honour all
+ * of that.
  */
 static void
 log_change(CaptureQueue *queue, Datum *change, text *key, text *data)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	bool		written;
 	Datum		values[6];
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(queue->owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
-	written = insert_directly(queue, change, key, data);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	if (written)
-		return;
 
 	memcpy(values, change, 4 * sizeof(Datum));
 	if (key != NULL && data != NULL)
@@ -852,6 +1314,305 @@ log_change(CaptureQueue *queue, Datum *change, text *key, text *data)
 	}
 	else
 		run_queue_statement(queue, PLAN_CHANGE, values, SPI_OK_INSERT, 1);
+}
+
+/*
+ * Write the buffered changes of one queue (those of changes[] whose queue
+ * it is), as the queue's owner: directly while its tables are plain, else
+ * by INSERT statements.
+ */
+static void
+write_queue_changes(CaptureQueue *queue, BufferedChange *changes, int n)
+{
+	BufferedChange **mine = palloc(sizeof(BufferedChange *) * n);
+	int			nmine = 0;
+	Relation	pending;
+	Relation	pending_data;
+	List	   *pending_indexes;
+	List	   *pending_data_indexes;
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		plain;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (changes[i].queue == queue && !changes[i].dropped)
+			mine[nmine++] = &changes[i];
+	}
+	if (nmine == 0)
+		return;
+
+	refresh_queue(queue);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(queue->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	plain = open_queue_tables(queue, &pending, &pending_data,
+							  &pending_indexes, &pending_data_indexes);
+	if (plain)
+		write_changes_directly(pending, pending_data, pending_indexes,
+							   pending_data_indexes, mine, nmine);
+	close_queue_tables(pending, pending_data, pending_indexes,
+					   pending_data_indexes);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	if (!plain)
+	{
+		Datum		xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
+
+		for (i = 0; i < nmine; i++)
+		{
+			Datum		change[4];
+
+			pending_row(mine[i], xid, change);
+			log_change(queue, change, mine[i]->key, mine[i]->data);
+		}
+	}
+	pfree(mine);
+}
+
+/*
+ * Write the buffered changes from position from on, and take them out of
+ * the buffer.  They must all be the current subtransaction's.
+ *
+ * They leave the buffer before they are written: should writing them fail,
+ * the (sub)transaction that owns them aborts.  A capture run while they
+ * are written (only by a trigger on a queue table that is not plain)
+ * buffers its change after them, to be written by a later flush.
+ */
+static void
+write_buffered_changes(int from)
+{
+	int			n = nbuffered - from;
+	BufferedChange *batch;
+	MemoryContext oldcontext;
+	int			i;
+	int			j;
+
+	/*
+	 * Everything the write allocates goes in a context kept for the
+	 * purpose and emptied after each write; one a failed write left
+	 * behind is emptied now.
+	 */
+	if (write_context == NULL)
+		write_context = AllocSetContextCreate(TopMemoryContext,
+											  "dbmirror buffer write",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(write_context);
+	oldcontext = MemoryContextSwitchTo(write_context);
+	batch = palloc(sizeof(BufferedChange) * n);
+	memcpy(batch, &buffered[from], sizeof(BufferedChange) * n);
+	nbuffered = from;
+
+	flushing = true;
+	PG_TRY();
+	{
+		bool		pushed = false;
+
+		/* the INSERT statements and toasting need a snapshot */
+		if (!ActiveSnapshotSet())
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
+		for (i = 0; i < n; i++)
+		{
+			/* each queue once, at its first change */
+			for (j = 0; j < i; j++)
+			{
+				if (batch[j].queue == batch[i].queue)
+					break;
+			}
+			if (j == i)
+				write_queue_changes(batch[i].queue, batch, n);
+		}
+		if (pushed)
+			PopActiveSnapshot();
+	}
+	PG_FINALLY();
+	{
+		flushing = false;
+	}
+	PG_END_TRY();
+
+	MemoryContextSwitchTo(oldcontext);
+	if (nbuffered == 0)
+	{
+		MemoryContextReset(buffer_context);
+		buffered_table_name = NULL;
+		buffered_bytes = 0;
+	}
+	else
+	{
+		for (i = 0; i < n; i++)
+		{
+			if (batch[i].key != NULL)
+			{
+				buffered_bytes -= VARSIZE(batch[i].key);
+				pfree(batch[i].key);
+			}
+			if (batch[i].data != NULL)
+			{
+				buffered_bytes -= VARSIZE(batch[i].data);
+				pfree(batch[i].data);
+			}
+		}
+	}
+	MemoryContextReset(write_context);
+}
+
+/*
+ * Write the buffered changes of the current subtransaction that were
+ * captured deeper than above_depth statement ends (all of them when
+ * above_depth is negative).  They are the end of the buffer.  Does nothing
+ * while a flush is running.
+ */
+static void
+flush_changes(int above_depth)
+{
+	SubTransactionId current;
+	int			from;
+
+	/*
+	 * Nothing is written in a failed transaction (which has nothing to
+	 * write), nor in parallel mode (which captures nothing).
+	 */
+	if (nbuffered == 0 || flushing || !IsTransactionState() ||
+		IsAbortedTransactionBlockState() || IsInParallelMode())
+		return;
+
+	current = GetCurrentSubTransactionId();
+	from = nbuffered;
+	while (from > 0 && buffered[from - 1].subid == current &&
+		   buffered[from - 1].depth > above_depth)
+		from--;
+	if (from < nbuffered)
+		write_buffered_changes(from);
+}
+
+/*
+ * Write every buffered change, before the transaction commits or prepares.
+ * By then every subtransaction has ended, so all are the top-level one's.
+ */
+static void
+flush_all_changes(void)
+{
+	while (nbuffered > 0)
+	{
+		int			before = nbuffered;
+
+		flush_changes(-1);
+		if (nbuffered >= before)
+			elog(ERROR, "dbmirror could not write %d buffered changes",
+				 nbuffered);
+	}
+}
+
+/*
+ * Copy an encoded row into the buffer's memory.
+ */
+static text *
+buffer_text(text *row)
+{
+	text	   *copy;
+
+	if (buffer_context == NULL)
+		buffer_context = AllocSetContextCreate(TopTransactionContext,
+											   "dbmirror change buffer",
+											   ALLOCSET_DEFAULT_SIZES);
+	copy = MemoryContextAlloc(buffer_context, VARSIZE(row));
+
+	memcpy(copy, row, VARSIZE(row));
+	buffered_bytes += VARSIZE(row);
+	return copy;
+}
+
+/*
+ * Buffer one change, captured now, of the current subtransaction.  key and
+ * data are already in the buffer's memory (buffer_text()); the table name
+ * is copied there, or shared with the previous change of the same table.
+ */
+static void
+buffer_change(CaptureQueue *queue, int64 seqid, text *table_name, char op,
+			  text *key, text *data)
+{
+	BufferedChange *change;
+
+	if (nbuffered == max_buffered)
+	{
+		int			newmax = Max(64, 2 * max_buffered);
+
+		if (buffered == NULL)
+			buffered = MemoryContextAlloc(TopTransactionContext,
+										  sizeof(BufferedChange) * newmax);
+		else
+			buffered = repalloc(buffered, sizeof(BufferedChange) * newmax);
+		max_buffered = newmax;
+	}
+
+	if (buffered_table_name == NULL ||
+		VARSIZE(buffered_table_name) != VARSIZE(table_name) ||
+		memcmp(buffered_table_name, table_name, VARSIZE(table_name)) != 0)
+		buffered_table_name = buffer_text(table_name);
+
+	change = &buffered[nbuffered];
+	change->queue = queue;
+	change->seqid = seqid;
+	change->table_name = buffered_table_name;
+	change->key = key;
+	change->data = data;
+	change->op = op;
+	change->dropped = false;
+	change->depth = statement_depth;
+	change->subid = GetCurrentSubTransactionId();
+	change->cid = GetCurrentCommandId(true);
+	nbuffered++;
+}
+
+/*
+ * Return the position in the buffer of the change with this SeqId of this
+ * queue, or -1 when it has been written already.
+ */
+static int
+find_buffered_change(CaptureQueue *queue, int64 seqid)
+{
+	int			i;
+
+	for (i = nbuffered - 1; i >= 0; i--)
+	{
+		if (buffered[i].seqid == seqid && buffered[i].queue == queue)
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * Prepare to fold into the buffered change at position index, and return
+ * it.  Fails, as the statement on the queue table would find no row, when
+ * the change was dropped already.
+ *
+ * The change is always the current subtransaction's own, so should that
+ * abort, the folded change goes with it.  It cannot be an ancestor's: that
+ * would take an event that fires in this subtransaction, for a row version
+ * older than one whose change an ancestor logged and still buffers, that
+ * is, during a statement end still running in that ancestor.  But such an
+ * end fires its events in the ancestor; events fire in a subtransaction
+ * only for statements run in it (whose rows are newer), or when SET
+ * CONSTRAINTS fires deferred ones, in the order they were queued.
+ */
+static BufferedChange *
+alter_buffered_change(int index)
+{
+	BufferedChange *change = &buffered[index];
+
+	if (change->dropped)
+		elog(ERROR, "dbmirror found no logged change " INT64_FORMAT " to fold into",
+			 change->seqid);
+	if (change->subid != GetCurrentSubTransactionId())
+		elog(ERROR, "dbmirror cannot fold into buffered change " INT64_FORMAT
+			 " of an enclosing subtransaction", change->seqid);
+	return change;
 }
 
 /*
@@ -946,6 +1707,32 @@ primary_key_columns(Relation rel)
 }
 
 /*
+ * Which output functions append_pair() may stand in for: those whose text
+ * it makes byte for byte the same, whatever the settings.
+ */
+static OutputKind
+output_kind(Oid outfunc)
+{
+	switch (outfunc)
+	{
+		case F_INT2OUT:
+			return OUTPUT_INT2;
+		case F_INT4OUT:
+			return OUTPUT_INT4;
+		case F_INT8OUT:
+			return OUTPUT_INT8;
+		case F_BOOLOUT:
+			return OUTPUT_BOOL;
+		case F_TEXTOUT:
+		case F_VARCHAROUT:
+		case F_BPCHAROUT:
+			return OUTPUT_TEXT;
+		default:
+			return OUTPUT_GENERIC;
+	}
+}
+
+/*
  * Fill a cache entry from the catalog: quoted name, columns with their
  * labels and output functions, primary key.
  */
@@ -1005,6 +1792,7 @@ build_relation(CaptureRelation *crel, Relation rel)
 
 		getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
 		fmgr_info_cxt(outfunc, &col->output, crel->context);
+		col->kind = output_kind(outfunc);
 
 		col->written = (att->attgenerated == '\0');
 		if (col->written && type_uses_money(att->atttypid, 0))
@@ -1067,64 +1855,144 @@ get_relation(Relation rel)
 }
 
 /*
- * Append a value quoted per docs/FORMAT.md: in single quotes, with every
- * ' and \ doubled, then the pair's closing space.
+ * Append len bytes of a value quoted per docs/FORMAT.md: in single quotes,
+ * with every ' and \ doubled, then the pair's closing space.
  */
 static void
-append_quoted_value(StringInfo buf, const char *value)
+append_quoted_value(StringInfo buf, const char *value, int len)
 {
-	const char *p = value;
+	const char *end = value + len;
+	const char *p;
+	char	   *out;
+	int			specials = 0;
 
-	appendStringInfoChar(buf, '\'');
-	for (;;)
+	for (p = value; p < end; p++)
 	{
-		size_t		plain = strcspn(p, "'\\");
-
-		appendBinaryStringInfo(buf, p, plain);
-		p += plain;
-		if (*p == '\0')
-			break;
-		appendStringInfoChar(buf, *p);
-		appendStringInfoChar(buf, *p);
-		p++;
+		if (*p == '\'' || *p == '\\')
+			specials++;
 	}
-	appendBinaryStringInfo(buf, "' ", 2);
+	enlargeStringInfo(buf, len + specials + 3);
+	out = buf->data + buf->len;
+	*out++ = '\'';
+	if (specials == 0)
+	{
+		memcpy(out, value, len);
+		out += len;
+	}
+	else
+	{
+		for (p = value; p < end; p++)
+		{
+			if (*p == '\'' || *p == '\\')
+				*out++ = *p;
+			*out++ = *p;
+		}
+	}
+	*out++ = '\'';
+	*out++ = ' ';
+	*out = '\0';
+	buf->len = out - buf->data;
 }
 
 /*
- * Append one "name"=value pair of the slot's column attnum.
+ * Append one "name"=value pair of the slot's column attnum.  The value is
+ * the type's output function's text; for the types of OutputKind the same
+ * text is made here, without the call.
  */
 static void
 append_pair(StringInfo buf, CaptureColumn *col, TupleTableSlot *slot,
 			AttrNumber attnum)
 {
+	Datum		value = slot->tts_values[attnum - 1];
+	char		digits[MAXINT8LEN + 1];
+	int			len;
+
 	appendBinaryStringInfo(buf, col->label, col->label_len);
 	if (slot->tts_isnull[attnum - 1])
+	{
 		appendStringInfoChar(buf, ' ');
-	else
-		append_quoted_value(buf,
-							OutputFunctionCall(&col->output,
-											   slot->tts_values[attnum - 1]));
+		return;
+	}
+
+	switch (col->kind)
+	{
+		case OUTPUT_INT2:
+			len = pg_itoa(DatumGetInt16(value), digits);
+			append_quoted_value(buf, digits, len);
+			break;
+		case OUTPUT_INT4:
+			len = pg_ltoa(DatumGetInt32(value), digits);
+			append_quoted_value(buf, digits, len);
+			break;
+		case OUTPUT_INT8:
+			len = pg_lltoa(DatumGetInt64(value), digits);
+			append_quoted_value(buf, digits, len);
+			break;
+		case OUTPUT_BOOL:
+			append_quoted_value(buf, DatumGetBool(value) ? "t" : "f", 1);
+			break;
+		case OUTPUT_TEXT:
+			{
+				struct varlena *stored = (struct varlena *) DatumGetPointer(value);
+				struct varlena *plain = pg_detoast_datum_packed(stored);
+
+				append_quoted_value(buf, VARDATA_ANY(plain),
+									VARSIZE_ANY_EXHDR(plain));
+				if (plain != stored)
+					pfree(plain);
+			}
+			break;
+		case OUTPUT_GENERIC:
+			{
+				char	   *text = OutputFunctionCall(&col->output, value);
+
+				append_quoted_value(buf, text, strlen(text));
+			}
+			break;
+	}
 }
 
 /*
  * Encode a row of slot as a text datum: every written column, or only the
- * primary key.  The StringInfo starts with room for the varlena header, so
- * the result needs no copy.
+ * primary key.  With to_buffer, the result is a copy in the change buffer's
+ * memory, built in a StringInfo kept for the purpose; otherwise it is
+ * palloc'd in the current context.  Either way the StringInfo starts with
+ * room for the varlena header.
  */
 static text *
-encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only)
+encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only,
+		   bool to_buffer)
 {
-	StringInfoData buf;
+	StringInfoData fresh;
+	StringInfo	buf;
 	int			i;
 
+	/* the kept StringInfo, unless an output function made us re-enter */
+	if (to_buffer && !encode_buffer_busy)
+	{
+		if (encode_buffer.data == NULL)
+		{
+			MemoryContext oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+
+			initStringInfo(&encode_buffer);
+			MemoryContextSwitchTo(oldcontext);
+		}
+		buf = &encode_buffer;
+		resetStringInfo(buf);
+		encode_buffer_busy = true;
+	}
+	else
+	{
+		buf = &fresh;
+		initStringInfo(buf);
+	}
+
 	slot_getallattrs(slot);
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
+	appendStringInfoSpaces(buf, VARHDRSZ);
 	if (key_only)
 	{
 		for (i = 0; i < crel->nkeys; i++)
-			append_pair(&buf, &crel->columns[crel->keys[i] - 1], slot,
+			append_pair(buf, &crel->columns[crel->keys[i] - 1], slot,
 						crel->keys[i]);
 	}
 	else
@@ -1132,11 +2000,27 @@ encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only)
 		for (i = 0; i < crel->natts; i++)
 		{
 			if (crel->columns[i].written)
-				append_pair(&buf, &crel->columns[i], slot, i + 1);
+				append_pair(buf, &crel->columns[i], slot, i + 1);
 		}
 	}
-	SET_VARSIZE(buf.data, buf.len);
-	return (text *) buf.data;
+	SET_VARSIZE(buf->data, buf->len);
+
+	if (!to_buffer)
+		return (text *) buf->data;
+	if (buf == &encode_buffer)
+	{
+		encode_buffer_busy = false;
+		/* don't keep a huge buffer around after a huge row */
+		if (buf->maxlen > 1024 * 1024)
+		{
+			text	   *row = buffer_text((text *) buf->data);
+
+			pfree(buf->data);
+			buf->data = NULL;
+			return row;
+		}
+	}
+	return buffer_text((text *) buf->data);
 }
 
 /*
@@ -1365,6 +2249,7 @@ fold_into_logged_change(CaptureQueue *queue, CaptureRelation *crel,
 	Datum		values[3];
 	int64		seqid;
 	char		op;
+	int			index;
 
 	/* with nothing remembered there is nothing to merge into */
 	if (logged_changes == NULL || hash_get_num_entries(logged_changes) == 0)
@@ -1405,28 +2290,58 @@ fold_into_logged_change(CaptureQueue *queue, CaptureRelation *crel,
 			enter_logged_change(queue, rel, (ItemPointer) lfirst(lc))->absorbed = true;
 	}
 
+	/* the logged change is still buffered, or in the queue tables */
+	index = find_buffered_change(queue, seqid);
 	values[0] = Int64GetDatum(seqid);
 	if (oldtuple != NULL)
 	{
 		int			nestlevel = use_fixed_output_settings(crel);
+		text	   *key = encode_row(crel, oldslot, true, false);
 
-		values[1] = PointerGetDatum(encode_row(crel, oldslot, true));
 		if (nestlevel >= 0)
 			AtEOXact_GUC(true, nestlevel);
-		run_queue_statement(queue, PLAN_SET_KEY, values, SPI_OK_UPDATE, 1);
+		if (index >= 0)
+		{
+			BufferedChange *logged = alter_buffered_change(index);
+
+			if (logged->key == NULL)
+				elog(ERROR, "dbmirror found no key row of logged change " INT64_FORMAT,
+					 seqid);
+			logged->key = buffer_text(key);
+		}
+		else
+		{
+			values[1] = PointerGetDatum(key);
+			run_queue_statement(queue, PLAN_SET_KEY, values, SPI_OK_UPDATE, 1);
+		}
 		if (written_by_this_transaction(oldtuple))
 			remember_logged_change(queue, rel, &oldtuple->t_self, seqid, op);
 	}
 	else if (op == 'u')
 	{
-		values[1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-		values[2] = CharGetDatum('i');
-		run_queue_statement(queue, PLAN_MAKE_INSERT, values, SPI_OK_UPDATE, 1);
+		if (index >= 0)
+		{
+			BufferedChange *logged = alter_buffered_change(index);
+
+			logged->op = 'i';
+			logged->key = NULL;
+		}
+		else
+		{
+			values[1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+			values[2] = CharGetDatum('i');
+			run_queue_statement(queue, PLAN_MAKE_INSERT, values, SPI_OK_UPDATE, 1);
+		}
 	}
 	else
 	{
-		values[1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-		run_queue_statement(queue, PLAN_DROP_CHANGE, values, SPI_OK_DELETE, 1);
+		if (index >= 0)
+			alter_buffered_change(index)->dropped = true;
+		else
+		{
+			values[1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+			run_queue_statement(queue, PLAN_DROP_CHANGE, values, SPI_OK_DELETE, 1);
+		}
 	}
 	list_free_deep(gap);
 	return true;
@@ -1493,7 +2408,7 @@ recordchange(PG_FUNCTION_ARGS)
 	char		op;
 	text	   *key = NULL;
 	text	   *data = NULL;
-	Datum		change[4];
+	bool		plain;
 	int64		seqid;
 
 	check_trigger_protocol(fcinfo);
@@ -1544,29 +2459,42 @@ recordchange(PG_FUNCTION_ARGS)
 		fold_into_logged_change(queue, crel, rel, newtuple, oldtuple, oldslot))
 		return PointerGetDatum(NULL);	/* already noted by the logged change */
 
+	/* a plain queue takes changes buffered, others by statements at once */
+	plain = queue_is_plain(queue);
+
 	if (op != 't')
 	{
 		int			nestlevel = use_fixed_output_settings(crel);
 
 		if (oldslot != NULL)
-			key = encode_row(crel, oldslot, true);
+			key = encode_row(crel, oldslot, true, plain);
 		if (newslot != NULL)
-			data = encode_row(crel, newslot, false);
+			data = encode_row(crel, newslot, false, plain);
 		if (nestlevel >= 0)
 			AtEOXact_GUC(true, nestlevel);
 	}
 
 	seqid = nextval_internal(queue->sequence_relid, false);
-	change[0] = Int64GetDatum(seqid);
-	/* a nested capture may rebuild crel: keep our own copy of the name */
-	change[1] = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(crel->table_name)));
-	change[2] = CharGetDatum(op);
-	change[3] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-	log_change(queue, change, key, data);
+	if (plain)
+		buffer_change(queue, seqid, crel->table_name, op, key, data);
+	else
+	{
+		Datum		change[4];
+
+		change[0] = Int64GetDatum(seqid);
+		/* a nested capture may rebuild crel: keep our own copy of the name */
+		change[1] = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(crel->table_name)));
+		change[2] = CharGetDatum(op);
+		change[3] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+		log_change(queue, change, key, data);
+	}
 
 	if (oldtuple != NULL && written_by_this_transaction(oldtuple))
 		remember_logged_change(queue, rel, &oldtuple->t_self, seqid, op);
 
 	note_queued_change();
+
+	if (nbuffered >= BUFFER_MAX_CHANGES || buffered_bytes >= BUFFER_MAX_BYTES)
+		flush_changes(-1);
 	return PointerGetDatum(NULL);
 }
