@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Text parameters for one statement, kept as NUL-terminated bytes in one
 /// reusable arena so that binding a row allocates nothing once warmed up.
 ///
@@ -53,8 +59,21 @@ public struct ParameterBuffer: Sendable {
             return
         }
         offsets.append(bytes.count)
-        if value.contains(0) { containsNUL = true }
+        if let base = value.baseAddress, memchr(base, 0, value.count) != nil { containsNUL = true }
         bytes.append(contentsOf: value)
+        bytes.append(0)
+    }
+
+    /// Appends a parameter whose text `build` writes straight into the
+    /// buffer (no intermediate copy, for large values).
+    public mutating func append(building build: (inout [UInt8]) -> Void) {
+        let start = bytes.count
+        offsets.append(start)
+        build(&bytes)
+        let found = bytes.withUnsafeBytes { all in
+            all.baseAddress.map { memchr($0 + start, 0, all.count - start) != nil } ?? false
+        }
+        if found { containsNUL = true }
         bytes.append(0)
     }
 

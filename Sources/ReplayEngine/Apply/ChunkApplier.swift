@@ -66,6 +66,7 @@ extension SlaveSession {
                 try enterPipeline()
                 try send(planned[index], table: tables[planned[index].table])
                 pendingRows += 1
+                pendingBytes += planned[index].encodedSize
             case .truncate(let indices):
                 try enterPipeline()
                 let list = indices.compactMap { tables[planned[$0].table] }.map { ($0.quotedName, $0.partitioned) }
@@ -87,8 +88,10 @@ extension SlaveSession {
                 try enterPipeline()
                 try sendSet(indices.map { planned[$0] }, table: tables[planned[indices[0]].table])
                 pendingRows += indices.count
+                pendingBytes += indices.reduce(0) { $0 + planned[$1].encodedSize }
             }
-            if pending.count >= settings.statementsPerSync || pendingRows >= settings.rowsPerSync {
+            if pending.count >= settings.statementsPerSync || pendingRows >= settings.rowsPerSync
+                || pendingBytes >= settings.bytesPerSync {
                 try sync(servicing: master)
             }
         }
@@ -227,7 +230,7 @@ extension SlaveSession {
                 statements[key] = statement
             }
             parameters.removeAll()
-            statement.bindSet(changes, Array(changes.indices), into: &parameters, scratch: &arrayScratch)
+            statement.bindSet(changes, Array(changes.indices), into: &parameters)
             try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
             pending.append(PendingResult(purpose: key.kind == .insertSet ? .allRows : .positions, changes: changes))
         } catch {
@@ -268,6 +271,7 @@ extension SlaveSession {
         }
         pending.removeAll(keepingCapacity: true)
         pendingRows = 0
+        pendingBytes = 0
         if let failure { throw failure }
         return position
     }

@@ -41,20 +41,20 @@ struct PreparedStatement {
 
     /// Fills `parameters` with one text array per column, holding the values
     /// of `changes[indices]` in order (set-based statements).
-    func bindSet(_ changes: [Change], _ indices: [Int], into parameters: inout ParameterBuffer, scratch: inout ArrayLiteral) {
+    func bindSet(_ changes: [Change], _ indices: [Int], into parameters: inout ParameterBuffer) {
         for column in dataIndices {
-            scratch.removeAll()
-            for index in indices {
-                changes[index].data?.withUnsafeValueBytes(at: column) { scratch.append($0) }
+            parameters.append { buffer in
+                ArrayLiteral.write(to: &buffer) { append in
+                    for index in indices { changes[index].data?.withUnsafeValueBytes(at: column) { append($0) } }
+                }
             }
-            scratch.finish { parameters.append(bytes: $0) }
         }
         for column in keyIndices {
-            scratch.removeAll()
-            for index in indices {
-                changes[index].key?.withUnsafeValueBytes(at: column) { scratch.append($0) }
+            parameters.append { buffer in
+                ArrayLiteral.write(to: &buffer) { append in
+                    for index in indices { changes[index].key?.withUnsafeValueBytes(at: column) { append($0) } }
+                }
             }
-            scratch.finish { parameters.append(bytes: $0) }
         }
     }
 

@@ -15,10 +15,11 @@ final class SlaveSession {
     var statements: [StatementKey: PreparedStatement] = [:]
     var parameters = ParameterBuffer()
     var copyBuffer: [UInt8] = []
-    var arrayScratch = ArrayLiteral()
     /// Statements in the pipeline whose results are not read yet.
     var pending: [PendingResult] = []
     var pendingRows = 0
+    /// Queue bytes of the changes the pending results keep.
+    var pendingBytes = 0
     /// The round-trip time to the slave, measured when connecting.
     private(set) var roundTrip: Duration = .zero
     /// True when `session_replication_role = replica` took: the slave's
@@ -121,6 +122,7 @@ final class SlaveSession {
     func rollback() {
         pending.removeAll()
         pendingRows = 0
+        pendingBytes = 0
         guard inTransaction else { return }
         inTransaction = false
         if connection.isInPipelineMode {
@@ -141,6 +143,9 @@ public struct ApplySettings: Sendable {
     public var statementsPerSync: Int = 2000
     /// Rows (of set-based statements) per pipeline sync.
     public var rowsPerSync: Int = 20000
+    /// Queue bytes of pending changes per pipeline sync (bounds the memory
+    /// the pending results keep when rows are wide).
+    public var bytesPerSync: Int = 16 << 20
     /// Group changes by table and fold them into set-based statements when
     /// the slave runs in replica mode (see `ApplyPlanner.netEffect`).
     public var setBased: Bool = true

@@ -80,12 +80,7 @@ struct SlaveCatalog {
         var wanted: [String] = []
         for name in masterNames where !knows(name) && !wanted.contains(name) { wanted.append(name) }
         guard !wanted.isEmpty else { return }
-        var array = ArrayLiteral()
-        for name in wanted {
-            var text = name
-            text.withUTF8 { array.append(UnsafeRawBufferPointer($0)) }
-        }
-        let list = array.finish { String(decoding: $0, as: UTF8.self) }
+        let list = ArrayLiteral.text(wanted)
         let results = try connection.executePipeline([(Self.relationsQuery, [list]), (Self.columnsQuery, [list])])
         let relations = try results[0].get()
         let columns = try results[1].get()

@@ -135,7 +135,7 @@ final class HostReplicator {
                 readTime += clock.now - fetchStart
                 guard let chunkLast = chunk.last else { break }
                 // The master reads the next chunk while this one is applied.
-                if chunk.count == settings.chunkSize {
+                if reader.mayHaveMore {
                     try reader.prefetch(limit: settings.chunkSize)
                 }
                 for change in chunk where change.xid != lastXID {

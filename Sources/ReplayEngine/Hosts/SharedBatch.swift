@@ -82,6 +82,8 @@ struct SharedBatch {
                 }
                 let chunk = try reader.next(limit: settings.chunkSize)
                 if chunk.isEmpty { break }
+                // The master reads the next chunk while the slaves take this one.
+                if reader.mayHaveMore { try reader.prefetch(limit: settings.chunkSize) }
                 await feed.publish(.chunk(chunk))
             }
             await feed.publish(.end(batch.current, batch.sequences))

@@ -30,15 +30,18 @@ public struct Change: Sendable {
     public var key: PendingRow?
     /// The new row (insert, update).
     public var data: PendingRow?
+    /// The bytes of its encoded rows in the queue, for memory bounds.
+    public var encodedSize: Int
 
     public init(seqID: Int64, xid: UInt64, table: String, operation: ChangeOperation,
-                key: PendingRow? = nil, data: PendingRow? = nil) {
+                key: PendingRow? = nil, data: PendingRow? = nil, encodedSize: Int = 0) {
         self.seqID = seqID
         self.xid = xid
         self.table = table
         self.operation = operation
         self.key = key
         self.data = data
+        self.encodedSize = encodedSize
     }
 
     /// Where this change is, for error messages: SeqId, XID, operation, table, key.

@@ -18,7 +18,14 @@ final class QueueReader {
     private var firstChunk: QueryResult?
     /// The last FETCH returned fewer rows than asked: nothing more to read.
     private var exhausted = false
-    private var firstLimit = 0
+    /// Rows asked for by the FETCH whose result comes next.
+    private var requested = 0
+    /// Rows to ask for next: few at first, then as many as fit
+    /// `chunkBytes` at the average size seen (bounded by the caller's limit),
+    /// so that wide rows cannot make a chunk huge.
+    private var fetchSize = 16
+    /// About this many bytes of queued rows per chunk.
+    static let chunkBytes = 8 << 20
 
     /// The master snapshot the batch runs up to, and the sequence values read with it.
     struct Batch {
@@ -77,12 +84,7 @@ final class QueueReader {
         if previous.count == 1, let only = previous.first {
             cursor = (Self.cursorQuery, [only.text])
         } else {
-            var array = ArrayLiteral()
-            for snapshot in previous {
-                var text = snapshot.text
-                text.withUTF8 { array.append(UnsafeRawBufferPointer($0)) }
-            }
-            let list = array.finish { String(decoding: $0, as: UTF8.self) }
+            let list = ArrayLiteral.text(previous.map(\.text))
             cursor = (Self.sharedCursorQuery, [String(previous.map(\.xmin).min() ?? 0), list])
         }
         let snapshotText: String
@@ -94,13 +96,13 @@ final class QueueReader {
                 ("SELECT pg_current_snapshot()::text", []),
                 (Self.sequenceQuery, []),
                 cursor,
-                ("FETCH FORWARD \(limit) FROM dbmirror_batch", []),
+                ("FETCH FORWARD \(min(limit, fetchSize)) FROM dbmirror_batch", []),
             ])
             for result in results { _ = try result.get() }
             snapshotText = try results[1].get().scalar ?? ""
             sequences = Self.sequences(in: try results[2].get())
             firstChunk = try results[4].get()
-            firstLimit = limit
+            requested = min(limit, fetchSize)
         } catch {
             throw ReplayError(master: error)
         }
@@ -116,7 +118,8 @@ final class QueueReader {
     func prefetch(limit: Int) throws(ReplayError) {
         guard !exhausted, !prefetched else { return }
         do throws(PostgresError) {
-            try connection.startQuery("FETCH FORWARD \(limit) FROM dbmirror_batch")
+            requested = min(limit, fetchSize)
+            try connection.startQuery("FETCH FORWARD \(requested) FROM dbmirror_batch")
             prefetched = true
         } catch {
             throw ReplayError(master: error)
@@ -130,26 +133,42 @@ final class QueueReader {
     /// The next up to `limit` changes (prefetched or fetched now); empty
     /// when the batch is exhausted.
     func next(limit: Int) throws(ReplayError) -> [Change] {
-        var limit = limit
         let result: QueryResult
         do throws(PostgresError) {
             if let first = firstChunk {
                 firstChunk = nil
                 result = first
-                limit = firstLimit
             } else if exhausted {
                 return []
             } else if prefetched {
                 prefetched = false
                 result = try connection.finishQuery(statement: "FETCH")
             } else {
-                result = try connection.execute("FETCH FORWARD \(limit) FROM dbmirror_batch")
+                requested = min(limit, fetchSize)
+                result = try connection.execute("FETCH FORWARD \(requested) FROM dbmirror_batch")
             }
         } catch {
             throw ReplayError(master: error)
         }
-        if result.rowCount < limit { exhausted = true }
+        if result.rowCount < requested { exhausted = true }
+        adaptFetchSize(to: result, limit: limit)
         return try Self.changes(in: result)
+    }
+
+    /// True while the batch may have more changes (the last FETCH was full).
+    var mayHaveMore: Bool { !exhausted }
+
+    /// Sets the next FETCH's size from the bytes of this result's rows.
+    private func adaptFetchSize(to result: QueryResult, limit: Int) {
+        guard result.rowCount > 0 else { return }
+        var bytes = 0
+        for row in 0..<result.rowCount {
+            for column in 2...5 {
+                bytes += result.withValueBytes(row: row, column: column) { $0?.count ?? 0 }
+            }
+        }
+        let average = max(1, bytes / result.rowCount)
+        fetchSize = max(1, min(limit, Self.chunkBytes / average))
     }
 
     private static func changes(in result: QueryResult) throws(ReplayError) -> [Change] {
@@ -217,7 +236,10 @@ final class QueueReader {
         }
         let key = try decode(4, "key row")
         let data = try decode(5, "data row")
-        var change = Change(seqID: seqID, xid: xid, table: table, operation: operation, key: key, data: data)
+        let size = result.withValueBytes(row: row, column: 4) { $0?.count ?? 0 }
+            + result.withValueBytes(row: row, column: 5) { $0?.count ?? 0 }
+        var change = Change(seqID: seqID, xid: xid, table: table, operation: operation, key: key, data: data,
+                            encodedSize: size)
         switch operation {
         case .insert where data == nil,
              .update where data == nil || key == nil,

@@ -62,15 +62,7 @@ struct SQLTextTests {
 @Suite("Set-based statements and array parameters")
 struct SetStatementTests {
     private func literal(_ values: [String?]) -> String {
-        var array = ArrayLiteral()
-        for value in values {
-            if var value {
-                value.withUTF8 { array.append(UnsafeRawBufferPointer($0)) }
-            } else {
-                array.append(nil)
-            }
-        }
-        return array.finish { String(decoding: $0, as: UTF8.self) }
+        ArrayLiteral.text(values)
     }
 
     @Test("array literals quote every element and escape quotes and backslashes")
