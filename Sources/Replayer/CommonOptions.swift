@@ -1,4 +1,5 @@
 import ArgumentParser
+import LibPQ
 import Logging
 
 /// Options every subcommand takes.
@@ -17,7 +18,11 @@ struct CommonOptions: ParsableArguments {
     /// Sets up logging for the process and returns the command's logger.
     func makeLogger() -> Logger {
         LoggingSetup.bootstrap(level: logLevel)
-        return Logger(label: "dbmirror")
+        let logger = Logger(label: "dbmirror")
+        if let master, ConnInfo.containsPassword(master) {
+            logger.warning("--master holds a password, which other users can see in the process list; put it in ~/.pgpass or a service file instead")
+        }
+        return logger
     }
 }
 
