@@ -85,7 +85,7 @@ public enum QueueCleaner {
                 WHERE t."MirrorHostId" IS NULL
                 """#).scalar
             if let blocking {
-                logger.warning(#"queue cleanup skipped: no "MirroredTransaction" row for host(s) \#(blocking); remove and add them again"#)
+                logger.warning(#"queue cleanup waits: host(s) \#(blocking) have no "MirroredTransaction" row yet (an initial copy is running or did not finish; run add-host --copy again if it failed)"#)
                 return 0
             }
             // A large queue that is all applied goes at once (small ones are

@@ -95,8 +95,9 @@ final class HostReplicator {
             return (recorded, true)
         } else {
             throw ReplayError(.noStartingPoint, #"""
-                the slave has no dbmirror.progress row and the master no "MirroredTransaction" row for it; \
-                remove the host and add it again
+                the slave has no dbmirror.progress row and the master no "MirroredTransaction" row for it: \
+                its initial copy (add-host --copy) is still running or did not finish; \
+                wait for the copy, or run add-host --copy again
                 """#)
         }
     }
