@@ -25,8 +25,8 @@
  * taken, and writes a batch with one multi-insert per queue table when the
  * statement whose triggers captured them finishes, when the buffer fills,
  * and before the transaction commits or prepares.  A change is written by
- * the (sub)transaction that captured it or by one that commits only with
- * it, so rolled-back savepoints still take their changes with them.
+ * the subtransaction that captured it, or by an ancestor once that one
+ * committed, so rolled-back savepoints still take their changes with them.
  *
  * Each transaction that queued a change notifies channel "dbmirror" when
  * it commits.
