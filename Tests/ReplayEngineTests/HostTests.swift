@@ -32,6 +32,30 @@ struct HostTests {
         try mirror.expectSlavesEqual(["t"], only: ["slave1"])
     }
 
+    @Test("cleanup waits for a host registration in progress and keeps what the new host needs")
+    func cleanupWaitsForRegistration() throws {
+        let mirror = try Mirror.make("regrace", schema: "CREATE TABLE t (id int PRIMARY KEY);", tables: ["t"],
+                                     slaves: [try Clusters.slave1])
+        // A registration that stays open for a while: its start snapshot is taken now.
+        let registration = try Command.start("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", mirror.master, "-f", "-"], input: #"""
+            BEGIN;
+            INSERT INTO "MirrorHost" ("HostName", "ConnInfo") VALUES ('late', 'host=/nonexistent');
+            SELECT pg_sleep(3);
+            COMMIT;
+            """#)
+        Thread.sleep(forTimeInterval: 0.7)
+        // A change committed after the new host's snapshot, and applied by slave1.
+        try SQL.run(mirror.master, "INSERT INTO t VALUES (1);")
+        let r = try mirror.replayOnce(["--host", "slave1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let clean = try Dbmirror.run(["clean", "--master", mirror.master])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        let registered = try registration.wait(timeout: 60)
+        #expect(registered.status == 0, "\(registered.stderr)")
+        #expect(try SQL.count(mirror.master, #"SELECT count(*) FROM "Pending""#) == 1,
+                "the change the late host still needs was cleaned away")
+    }
+
     @Test("a host registered by hand with SQL is replayed to like one added with add-host")
     func hostAddedBySQL() throws {
         let mirror = try Mirror.make("sqlhost", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"],

@@ -10,7 +10,15 @@ import Logging
 /// blocks cleanup: without a record we cannot know where it stands.
 /// With no hosts at all, every committed change goes: a host added later
 /// starts at the snapshot of its registration and needs none of them.
+///
+/// Every cleanup transaction first takes `"MirrorHost"` in SHARE mode: a
+/// host being registered holds ROW EXCLUSIVE on it until it commits, and its
+/// start snapshot may predate changes committed since; waiting for it makes
+/// the cleanup see the new host (and keep what it needs) instead of
+/// deleting under an uncommitted registration.
 public enum QueueCleaner {
+    static let waitForRegistrations = #"LOCK TABLE "MirrorHost" IN SHARE MODE"#
+
     /// One statement: up to 10,000 changes, both tables, chosen through the
     /// "XID" index below the oldest host's snapshot horizon.
     static let deletion = #"""
@@ -50,18 +58,21 @@ public enum QueueCleaner {
     /// Empties the queue with TRUNCATE when every change in it is applied
     /// everywhere and nobody is using it; true when it did. TRUNCATE frees
     /// the space at once, where deleting costs a dead tuple per row; the lock
-    /// (NOWAIT) is held for one index probe, and readers with older
-    /// snapshots cannot exist (they would hold a lock).
+    /// (NOWAIT) is held for one index probe. A replayer whose snapshot was
+    /// taken before the TRUNCATE but reads the queue after it sees it empty,
+    /// which is right: every change that was in it is applied by its host
+    /// already, so its batch would have been empty anyway.
     static func truncateIfAllApplied(on connection: Connection, logger: Logger) -> Bool {
         do throws(PostgresError) {
             let results = try connection.executePipeline([
                 ("BEGIN", []),
                 ("SET LOCAL lock_timeout = 0", []),
+                (waitForRegistrations, []),
                 (#"LOCK TABLE "Pending", "PendingData" IN ACCESS EXCLUSIVE MODE NOWAIT"#, []),
                 (everythingApplied, []),
             ])
             let allApplied = results.allSatisfy { if case .success = $0 { true } else { false } }
-                && (try? results[3].get().scalar) == "t"
+                && (try? results[4].get().scalar) == "t"
             if allApplied {
                 try connection.executeScript(#"TRUNCATE "Pending", "PendingData"; COMMIT"#)
                 logger.debug("emptied the queue with TRUNCATE")
@@ -98,7 +109,15 @@ public enum QueueCleaner {
             var total = 0
             var statements = 0
             while maximumStatements.map({ statements < $0 }) ?? true {
-                let deleted = try connection.execute(deletion).affectedRows ?? 0
+                let deleted: Int
+                do throws(PostgresError) {
+                    _ = try connection.executeScript("BEGIN; " + waitForRegistrations)
+                    deleted = try connection.execute(deletion).affectedRows ?? 0
+                    _ = try connection.executeScript("COMMIT")
+                } catch {
+                    _ = try? connection.executeScript("ROLLBACK")
+                    throw error
+                }
                 statements += 1
                 total += deleted
                 if deleted == 0 { break }
