@@ -86,7 +86,7 @@ def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
         perf_data = os.path.join(ctx.out_dir, f"perf-{db}.data") if profile else None
         seconds, rss, cpu = mirror.run_once(ctx.sizes.replay_timeout, perf_data)
         master_time = ctx.statement_seconds(master_db)
-        cleanup = sum(t for q, t in master_time if "delete" in q.lower())
+        cleanup = sum(t for q, t in master_time if "delete" in q.lower() or "truncate" in q.lower())
         split = dict(master_read=sum(t for _, t in master_time) - cleanup, master_cleanup=cleanup,
                      slave=sum(t for _, t in ctx.statement_seconds(slaves[0].db(db))), replayer_cpu=cpu)
         if profile:
@@ -259,7 +259,7 @@ def measure(ctx):
         t.runs(f"{w.key} replayer CPU (user+sys), 1 slave", cpu_share)
         for elapsed, sp in splits:
             t.detail(f"{w.key} where a 1-slave replay's {elapsed:.1f} s went (statement time, pg_stat_statements)",
-                     f"master read {sp['master_read']:.1f} s, master queue cleanup (DELETE) {sp['master_cleanup']:.1f} s, "
+                     f"master read {sp['master_read']:.1f} s, master queue cleanup (DELETE/TRUNCATE) {sp['master_cleanup']:.1f} s, "
                      f"slave statements {sp['slave']:.1f} s, replayer CPU {sp['replayer_cpu']:.1f} s")
         if have_dbmirror and ctx.profile:
             ctx.log(f"catch-up {w.title}: one more dbmirror run under perf (not counted)")
