@@ -38,6 +38,7 @@ final class SlaveSession {
         SET bytea_output = hex;
         SET lc_monetary = 'C';
         SET client_min_messages = warning;
+        SET jit = off;
         """
 
     /// Connects to the slave at `conninfo` and prepares the session.
