@@ -97,6 +97,14 @@ extension ApplyPlanner {
     /// when that is not possible (a key changes, or a key cannot be read).
     private static func fold(_ stretch: ArraySlice<Change>, _ indices: [Int], primaryKey: [String]) -> [Folded]? {
         guard !primaryKey.isEmpty else { return nil }
+        if indices.allSatisfy({ stretch[$0].operation == .insert }) {
+            // Inserts alone need no folding and no key hashing: on the master
+            // a key can be inserted twice only with a delete or a key change
+            // between, so these rows are distinct and form one wave. (Should
+            // the slave still refuse one, the set fails and the batch is
+            // replayed change by change, which names it.)
+            return indices.map { Folded(change: stretch[$0], wave: 0) }
+        }
         var entries: [Change?] = []
         var latest: [[String?]: Int] = [:]
         for index in indices {
