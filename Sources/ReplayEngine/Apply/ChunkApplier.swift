@@ -172,25 +172,14 @@ extension SlaveSession {
     private func send(_ change: Change, table: SlaveTable?) throws(ReplayError) {
         guard let table else { return }
         let key = StatementBuilder.key(for: change, table: table)
-        var statement: PreparedStatement
-        let isNew: Bool
-        if let known = statements[key] {
-            statement = known
-            isNew = false
-        } else {
-            do throws(StatementBuilder.Mismatch) {
-                statement = try StatementBuilder.build(key, table: table, name: "dbmirror_\(statements.count + 1)")
-            } catch {
-                throw ReplayError(.change, error.message, change: change.location)
-            }
-            isNew = true
+        let statement: PreparedStatement
+        do throws(StatementBuilder.Mismatch) {
+            statement = try preparedStatement(for: key, table: table)
+        } catch {
+            throw ReplayError(.change, error.message, change: change.location)
         }
         do throws(PostgresError) {
-            if isNew {
-                try connection.sendPrepare(name: statement.name, sql: statement.sql)
-                pending.append(PendingResult(purpose: .prepare, changes: [change]))
-                statements[key] = statement
-            }
+            try prepareIfNew(statement, key: key, for: change)
             parameters.removeAll()
             statement.bind(change, into: &parameters)
             try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
@@ -200,35 +189,40 @@ extension SlaveSession {
         }
     }
 
+    /// The statement for `key`: the one this connection prepared already,
+    /// else a new one (not yet sent; `prepareIfNew` sends it).
+    private func preparedStatement(for key: StatementKey, table: SlaveTable) throws(StatementBuilder.Mismatch) -> PreparedStatement {
+        if let known = statements[key] { return known }
+        return try StatementBuilder.build(key, table: table, name: "dbmirror_\(statements.count + 1)")
+    }
+
+    /// Queues the PREPARE of `statement` unless this connection has it, and
+    /// remembers it; a failure of the PREPARE names `change`.
+    private func prepareIfNew(_ statement: PreparedStatement, key: StatementKey, for change: Change) throws(PostgresError) {
+        guard statements[key] == nil else { return }
+        try connection.sendPrepare(name: statement.name, sql: statement.sql)
+        pending.append(PendingResult(purpose: .prepare, changes: [change]))
+        statements[key] = statement
+    }
+
     /// Queues one set-based statement for `changes[indices]` (one table,
     /// one operation and column set, distinct rows).
     private func sendSet(_ changes: [Change], table: SlaveTable?) throws(ReplayError) {
         guard let table, let first = changes.first else { return }
         let key = StatementBuilder.setKey(for: first, table: table)
-        var statement: PreparedStatement
-        let isNew: Bool
-        if let known = statements[key] {
-            statement = known
-            isNew = false
-        } else {
-            do throws(StatementBuilder.Mismatch) {
-                statement = try StatementBuilder.build(key, table: table, name: "dbmirror_\(statements.count + 1)")
-            } catch {
-                // Not expressible as a set (an update that sets nothing):
-                // one statement per change, which reports a mismatch exactly.
-                for change in changes {
-                    try send(change, table: table)
-                }
-                return
+        let statement: PreparedStatement
+        do throws(StatementBuilder.Mismatch) {
+            statement = try preparedStatement(for: key, table: table)
+        } catch {
+            // Not expressible as a set (an update that sets nothing):
+            // one statement per change, which reports a mismatch exactly.
+            for change in changes {
+                try send(change, table: table)
             }
-            isNew = true
+            return
         }
         do throws(PostgresError) {
-            if isNew {
-                try connection.sendPrepare(name: statement.name, sql: statement.sql)
-                pending.append(PendingResult(purpose: .prepare, changes: [first]))
-                statements[key] = statement
-            }
+            try prepareIfNew(statement, key: key, for: first)
             parameters.removeAll()
             statement.bindSet(changes, Array(changes.indices), into: &parameters)
             try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
