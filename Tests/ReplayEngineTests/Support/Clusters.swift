@@ -101,9 +101,7 @@ enum Clusters {
     /// Starts a stopped private cluster again, on the same port.
     static func restart(_ cluster: Cluster) throws {
         guard let dir = cluster.directory else { throw HarnessError(description: "not a private cluster") }
-        let port = try String(contentsOfFile: dir + "/port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let r = try Command.run("/usr/sbin/runuser", ["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl",
-                                 "-D", dir + "/data", "-l", dir + "/server.log", "-w", "-o", "-p \(port)", "start"])
+        let r = try Command.run(repositoryRoot.appendingPathComponent("scripts/pg-cluster").path, ["restart", dir])
         guard r.status == 0 else { throw HarnessError(description: "restart failed: \(r.stderr)") }
     }
 
