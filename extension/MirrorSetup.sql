@@ -39,16 +39,43 @@ CREATE TABLE IF NOT EXISTS "Pending" (
     "XID"       xid8   NOT NULL
 );
 ALTER SEQUENCE "Pending_SeqId_seq" OWNED BY "Pending"."SeqId";
-CREATE INDEX IF NOT EXISTS "Pending_XID_idx" ON "Pending" ("XID");
 
 -- The encoded rows of a change (docs/FORMAT.md): the old key ("IsKey") of an
 -- update or delete, the new row of an insert or update.
 CREATE TABLE IF NOT EXISTS "PendingData" (
     "SeqId" bigint  NOT NULL,
     "IsKey" boolean NOT NULL,
-    "Data"  text    NOT NULL,
-    PRIMARY KEY ("SeqId", "IsKey")
+    "Data"  text    NOT NULL
 );
+
+-- The queue's indexes are BRIN, not B-tree: every captured change pays for
+-- every index entry, and a BRIN entry costs next to nothing to keep. Both
+-- columns grow with the heap (a transaction's XID and a change's SeqId are
+-- taken as it writes), so block ranges summarise tightly and the replayer's
+-- range queries ("XID" from a snapshot's xmin on, "SeqId" between a batch's
+-- first and last) read only the blocks that hold what they ask for; see
+-- docs/DESIGN.md. xid8 has no BRIN operator class of its own: this is the
+-- standard minmax one, over xid8's comparison operators.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod
+                   WHERE a.amname = 'brin' AND c.opcname = 'dbmirror_xid8_minmax_ops'
+                     AND c.opcnamespace = (SELECT n.oid FROM pg_namespace n
+                                            WHERE n.nspname = current_schema())) THEN
+        CREATE OPERATOR CLASS dbmirror_xid8_minmax_ops FOR TYPE xid8 USING brin AS
+            OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
+            FUNCTION 1 brin_minmax_opcinfo(internal),
+            FUNCTION 2 brin_minmax_add_value(internal, internal, internal, internal),
+            FUNCTION 3 brin_minmax_consistent(internal, internal, internal),
+            FUNCTION 4 brin_minmax_union(internal, internal, internal);
+    END IF;
+END
+$$;
+CREATE INDEX IF NOT EXISTS "Pending_XID_idx" ON "Pending"
+    USING brin ("XID" dbmirror_xid8_minmax_ops)
+    WITH (pages_per_range = 8, autosummarize = on);
+CREATE INDEX IF NOT EXISTS "PendingData_SeqId_idx" ON "PendingData"
+    USING brin ("SeqId") WITH (pages_per_range = 8, autosummarize = on);
 
 -- What each slave has applied, kept for cleanup only: the slave's own
 -- dbmirror.progress row, written in the same slave transaction as the

@@ -13,6 +13,16 @@ SET search_path = "Mirror Q";
 RESET client_min_messages;
 RESET search_path;
 
+-- the queue's only indexes are BRIN: what the replayer's range queries need
+SELECT c.relname AS queue_table, i.relname AS index, a.amname AS method
+  FROM pg_index x
+  JOIN pg_class c ON c.oid = x.indrelid
+  JOIN pg_class i ON i.oid = x.indexrelid
+  JOIN pg_am a ON a.oid = i.relam
+ WHERE c.relnamespace = '"Mirror Q"'::regnamespace
+   AND c.relname IN ('Pending', 'PendingData')
+ ORDER BY 1, 2;
+
 CREATE TABLE to_q (id int PRIMARY KEY, v text);
 CREATE TABLE to_both (id int PRIMARY KEY, v text);
 SELECT "Mirror Q".dbmirror_add_table('to_q');

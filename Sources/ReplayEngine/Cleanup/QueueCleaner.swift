@@ -20,7 +20,8 @@ public enum QueueCleaner {
     static let waitForRegistrations = #"LOCK TABLE "MirrorHost" IN SHARE MODE"#
 
     /// One statement: up to 10,000 changes, both tables, chosen through the
-    /// "XID" index below the oldest host's snapshot horizon.
+    /// "XID" index below the oldest host's snapshot horizon; their first and
+    /// last "SeqId" bound the "PendingData" blocks read (a BRIN index).
     static let deletion = #"""
         WITH horizon AS (
             SELECT coalesce(min(pg_snapshot_xmax(t."Snapshot")), pg_snapshot_xmax(pg_current_snapshot())) AS xmax
@@ -36,7 +37,9 @@ public enum QueueCleaner {
             LIMIT 10000
         ),
         data AS (
-            DELETE FROM "PendingData" d WHERE d."SeqId" IN (SELECT "SeqId" FROM doomed)
+            DELETE FROM "PendingData" d
+            WHERE d."SeqId" IN (SELECT "SeqId" FROM doomed)
+              AND d."SeqId" BETWEEN (SELECT min("SeqId") FROM doomed) AND (SELECT max("SeqId") FROM doomed)
         )
         DELETE FROM "Pending" p WHERE p.ctid = ANY (ARRAY(SELECT row_id FROM doomed))
         """#
@@ -86,6 +89,28 @@ public enum QueueCleaner {
         return false
     }
 
+    /// Summarises the block ranges of the queue's BRIN indexes that filled
+    /// since the last summary. Until a range is summarised every query reads
+    /// it; autovacuum summarises them too (autosummarize), but only on its
+    /// own schedule, and a queue that grows fast while a slave is away
+    /// would meanwhile be read whole by every batch of the slaves that keep
+    /// up. It takes the lock VACUUM takes: rather than wait for a running
+    /// (auto)vacuum, and so make it cancel itself, it gives up at once.
+    static func summarizeNewRanges(on connection: Connection, logger: Logger) {
+        do throws(PostgresError) {
+            _ = try connection.executeScript(#"""
+                BEGIN;
+                SET LOCAL lock_timeout = '20ms';
+                SELECT brin_summarize_new_values('"Pending_XID_idx"'::regclass),
+                       brin_summarize_new_values('"PendingData_SeqId_idx"'::regclass);
+                COMMIT
+                """#)
+        } catch {
+            logger.debug("summarising the queue's new block ranges not possible now: \(error)")
+            _ = try? connection.executeScript("ROLLBACK")
+        }
+    }
+
     /// Deletes in rounds until nothing is left to delete, or after
     /// `maximumStatements` rounds; returns the number of changes deleted.
     static func clean(on connection: Connection, maximumStatements: Int? = nil, logger: Logger) throws(ReplayError) -> Int {
@@ -111,7 +136,7 @@ public enum QueueCleaner {
             while maximumStatements.map({ statements < $0 }) ?? true {
                 let deleted: Int
                 do throws(PostgresError) {
-                    _ = try connection.executeScript("BEGIN; " + waitForRegistrations)
+                    _ = try connection.executeScript("BEGIN; \(QueueReader.noNestedLoops); " + waitForRegistrations)
                     deleted = try connection.execute(deletion).affectedRows ?? 0
                     _ = try connection.executeScript("COMMIT")
                 } catch {
@@ -125,6 +150,7 @@ public enum QueueCleaner {
             if total > 0 {
                 logger.info("deleted applied changes from the queue", metadata: [LogKey.changes: "\(total)"])
             }
+            summarizeNewRanges(on: connection, logger: logger)
             return total
         } catch {
             throw HostRegistry.setupError(error)

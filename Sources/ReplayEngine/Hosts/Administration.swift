@@ -65,7 +65,9 @@ enum MasterConnection {
             // The planner overestimates the queue joins by orders of magnitude
             // (the queue's statistics lag its churn), and JIT-compiling the
             // batch query then cost up to half its run time.
-            _ = try connection.executeScript("SET jit = off")
+            // A batch sorts all its changes by "SeqId": a catch-up's would
+            // spill to disk at the default work_mem.
+            _ = try connection.executeScript("SET jit = off; SET work_mem = '64MB'")
             return connection
         } catch {
             throw ReplayError(.master, "cannot connect to the master: \(error.message)", postgres: error)

@@ -38,31 +38,51 @@ final class QueueReader {
         self.logger = logger
     }
 
-    static let cursorQuery = """
-        DECLARE dbmirror_batch NO SCROLL CURSOR FOR
-        SELECT p."SeqId", p."XID"::text, p."TableName", p."Op"::text, k."Data", d."Data"
-        FROM "Pending" p
-        LEFT JOIN "PendingData" k ON k."SeqId" = p."SeqId" AND k."IsKey"
-        LEFT JOIN "PendingData" d ON d."SeqId" = p."SeqId" AND NOT d."IsKey"
-        WHERE p."XID" >= pg_snapshot_xmin($1::pg_snapshot)
+    static let cursorQuery = cursor(selecting: """
+        p."XID" >= pg_snapshot_xmin($1::pg_snapshot)
           AND NOT pg_visible_in_snapshot(p."XID", $1::pg_snapshot)
-        ORDER BY p."SeqId"
-        """
+        """)
 
     /// The batch for several slaves at once: every change some of the
     /// snapshots in $2 do not see ($1 is the lowest of their xmins); each
     /// slave then skips what its own snapshot sees (`MasterSnapshot.sees`).
-    static let sharedCursorQuery = """
-        DECLARE dbmirror_batch NO SCROLL CURSOR FOR
-        SELECT p."SeqId", p."XID"::text, p."TableName", p."Op"::text, k."Data", d."Data"
-        FROM "Pending" p
-        LEFT JOIN "PendingData" k ON k."SeqId" = p."SeqId" AND k."IsKey"
-        LEFT JOIN "PendingData" d ON d."SeqId" = p."SeqId" AND NOT d."IsKey"
-        WHERE p."XID" >= $1::xid8
+    static let sharedCursorQuery = cursor(selecting: """
+        p."XID" >= $1::xid8
           AND EXISTS (SELECT FROM unnest($2::pg_snapshot[]) AS s(snapshot)
                       WHERE NOT pg_visible_in_snapshot(p."XID", s.snapshot))
-        ORDER BY p."SeqId"
+        """)
+
+    /// The cursor over the "Pending" rows that match `condition` (on `p`),
+    /// each with its "PendingData" rows, in "SeqId" order.
+    ///
+    /// The queue's indexes are BRIN (MirrorSetup.sql): the "XID" condition
+    /// finds the batch's "Pending" rows, and the batch's first and last
+    /// "SeqId" bound the "PendingData" rows read, which is what lets the
+    /// planner scan only their block ranges rather than the whole table.
+    static func cursor(selecting condition: String) -> String {
         """
+        DECLARE dbmirror_batch NO SCROLL CURSOR FOR
+        WITH batch AS MATERIALIZED (
+            SELECT p."SeqId", p."XID", p."TableName", p."Op"
+            FROM "Pending" p
+            WHERE \(condition)
+        ),
+        bounds AS (SELECT min("SeqId") AS first, max("SeqId") AS last FROM batch)
+        SELECT b."SeqId", b."XID"::text, b."TableName", b."Op"::text, k."Data", d."Data"
+        FROM batch b
+        LEFT JOIN "PendingData" k ON k."SeqId" = b."SeqId" AND k."IsKey"
+            AND k."SeqId" BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
+        LEFT JOIN "PendingData" d ON d."SeqId" = b."SeqId" AND NOT d."IsKey"
+            AND d."SeqId" BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
+        ORDER BY b."SeqId"
+        """
+    }
+
+    /// A nested loop over a batch would probe a BRIN index once per change,
+    /// and every probe reads the whole index and a block range: a cursor,
+    /// planned for its first rows, would pick one whenever the queue's
+    /// statistics lag its growth. Hash and merge joins read each table once.
+    static let noNestedLoops = "SET LOCAL enable_nestloop = off"
 
     static let sequenceQuery = """
         SELECT n.nspname, c.relname, pg_sequence_last_value(c.oid)
@@ -93,15 +113,16 @@ final class QueueReader {
             open = true
             let results = try connection.executePipeline([
                 ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
+                (Self.noNestedLoops, []),
                 ("SELECT pg_current_snapshot()::text", []),
                 (Self.sequenceQuery, []),
                 cursor,
                 ("FETCH FORWARD \(min(limit, fetchSize)) FROM dbmirror_batch", []),
             ])
             for result in results { _ = try result.get() }
-            snapshotText = try results[1].get().scalar ?? ""
-            sequences = Self.sequences(in: try results[2].get())
-            firstChunk = try results[4].get()
+            snapshotText = try results[2].get().scalar ?? ""
+            sequences = Self.sequences(in: try results[3].get())
+            firstChunk = try results[5].get()
             requested = min(limit, fetchSize)
         } catch {
             throw ReplayError(master: error)
