@@ -248,11 +248,12 @@ typedef struct OpenIndex
  * written (they then get its xid, so they live and die with it); an
  * ancestor's wait until control is back in that ancestor.
  *
- * depth is how many statement ends (ExecutorFinish, utility commands) were
- * running when the change was captured: each flushes the changes captured
- * within it.  cid is the command id of the capture; the rows are written
- * with it, so that they are visible exactly when they would have been had
- * they been written at once.
+ * cid is the command id of the capture.  Rows written before commit (for
+ * a statement that reads the queue, or a full buffer) get it, so that they
+ * are visible exactly when they would have been had they been written at
+ * once; rows written at commit, which no statement of the transaction can
+ * see any more, all get one, so that each table takes them in one
+ * multi-insert.
  */
 typedef struct BufferedChange
 {
@@ -263,7 +264,6 @@ typedef struct BufferedChange
 	text	   *data;
 	char		op;
 	bool		dropped;		/* folded away: write nothing */
-	int			depth;
 	SubTransactionId subid;
 	CommandId	cid;
 } BufferedChange;
@@ -320,11 +320,11 @@ static text *buffered_table_name = NULL;
 /* True while the buffer is being written: nested flushes wait. */
 static bool flushing = false;
 
+/* True while the buffer is written at commit or prepare (one command id). */
+static bool writing_at_commit = false;
+
 /* Where a write of the buffer allocates, emptied after each. */
 static MemoryContext write_context = NULL;
-
-/* Statement ends in progress (see BufferedChange.depth). */
-static int	statement_depth = 0;
 
 /*
  * Slots for the multi-inserts, made as needed and kept for the life of the
@@ -345,10 +345,9 @@ static StringInfoData encode_buffer;
 static bool encode_buffer_busy = false;
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
-static ExecutorFinish_hook_type prev_executor_finish = NULL;
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
-static void flush_changes(int above_depth);
+static void flush_changes(void);
 static void flush_all_changes(void);
 static void log_change(CaptureQueue *queue, Datum *change, text *key,
 					   text *data);
@@ -453,6 +452,7 @@ transaction_callback(XactEvent event, void *arg)
 			buffer_context = NULL;
 			buffered_table_name = NULL;
 			flushing = false;
+			writing_at_commit = false;
 			encode_buffer_busy = false;
 			break;
 		default:
@@ -554,35 +554,41 @@ register_callbacks(void)
 }
 
 /*
- * Before a statement starts outside every statement end, write the changes
- * an earlier one left buffered, so that it sees them.  That happens only
- * where the hooks were not in place: the statement during which this
- * library was loaded.  The rows keep the command id of their capture, so
- * they are visible to this statement as they would have been had they
- * been written at once.
+ * Does a statement read or write a queue table?  relationOids lists every
+ * relation the plan uses, those behind views included.
  */
-static void
-flush_before_statement(void)
+static bool
+uses_queue_tables(PlannedStmt *stmt)
 {
-	if (nbuffered > 0 && statement_depth == 0)
-		flush_changes(-1);
+	ListCell   *lc;
+
+	foreach(lc, stmt->relationOids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		CaptureQueue *queue;
+
+		for (queue = queues; queue != NULL; queue = queue->next)
+		{
+			if (relid == queue->pending_relid ||
+				relid == queue->pending_data_relid)
+				return true;
+		}
+	}
+	return false;
 }
 
 /*
- * After a statement end, write the changes captured within it; at top
- * level, every change of the current subtransaction.
+ * Changes stay buffered until the transaction commits (or the buffer
+ * fills): a statement that uses the queue tables first has the current
+ * subtransaction's buffered changes written, so that it finds them there.
+ * The rows keep the command id of their capture, so they are visible to
+ * it as they would have been had they been written at once.
  */
-static void
-flush_after_statement(void)
-{
-	if (nbuffered > 0)
-		flush_changes(statement_depth == 0 ? -1 : statement_depth);
-}
-
 static void
 capture_executor_start(QueryDesc *queryDesc, int eflags)
 {
-	flush_before_statement();
+	if (nbuffered > 0 && uses_queue_tables(queryDesc->plannedstmt))
+		flush_changes();
 	if (prev_executor_start != NULL)
 		prev_executor_start(queryDesc, eflags);
 	else
@@ -590,55 +596,35 @@ capture_executor_start(QueryDesc *queryDesc, int eflags)
 }
 
 /*
- * ExecutorFinish fires the statement's AFTER triggers, ours among them;
- * when it returns, every change the statement made has been captured.
+ * Utility commands (COPY, TRUNCATE, DDL...) may use the queue tables
+ * without a plan to tell: the buffer is written before them.  So it is
+ * before SAVEPOINT, since statements in the savepoint could not write
+ * (nor show) changes buffered before it.  Other transaction control needs
+ * nothing: COMMIT and PREPARE write the buffer, and RELEASE and ROLLBACK
+ * TO keep or drop the savepoint's changes in it.
  */
-static void
-capture_executor_finish(QueryDesc *queryDesc)
+static bool
+writes_buffer_first(Node *utility)
 {
-	statement_depth++;
-	PG_TRY();
-	{
-		if (prev_executor_finish != NULL)
-			prev_executor_finish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
-	}
-	PG_FINALLY();
-	{
-		statement_depth--;
-	}
-	PG_END_TRY();
-	flush_after_statement();
+	if (!IsA(utility, TransactionStmt))
+		return true;
+	return ((TransactionStmt *) utility)->kind == TRANS_STMT_SAVEPOINT;
 }
 
-/*
- * Utility commands that fire row triggers without ExecutorFinish (COPY
- * FROM, SET CONSTRAINTS ... IMMEDIATE) count as statement ends too.
- */
 static void
 capture_process_utility(PlannedStmt *pstmt, const char *queryString,
 						bool readOnlyTree, ProcessUtilityContext context,
 						ParamListInfo params, QueryEnvironment *queryEnv,
 						DestReceiver *dest, QueryCompletion *qc)
 {
-	flush_before_statement();
-	statement_depth++;
-	PG_TRY();
-	{
-		if (prev_process_utility != NULL)
-			prev_process_utility(pstmt, queryString, readOnlyTree, context,
-								 params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
-	}
-	PG_FINALLY();
-	{
-		statement_depth--;
-	}
-	PG_END_TRY();
-	flush_after_statement();
+	if (nbuffered > 0 && writes_buffer_first(pstmt->utilityStmt))
+		flush_changes();
+	if (prev_process_utility != NULL)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
 }
 
 /*
@@ -650,8 +636,6 @@ _PG_init(void)
 {
 	prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = capture_executor_start;
-	prev_executor_finish = ExecutorFinish_hook;
-	ExecutorFinish_hook = capture_executor_finish;
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = capture_process_utility;
 }
@@ -1227,7 +1211,8 @@ insert_rows(Relation rel, List *indexes, TupleTableSlot **slots,
  * their index entries.  This is what INSERT statements would do, less the
  * parsing, planning, executor start-up and snapshot per row, and with one
  * page lock and one WAL record per page rather than per row.  A chunk holds
- * changes of one command id, which its rows are written with.
+ * changes of one command id, which its rows are written with; at commit,
+ * changes of any, all written with the current one.
  */
 static void
 write_changes_directly(Relation pending, Relation pending_data,
@@ -1251,13 +1236,14 @@ write_changes_directly(Relation pending, Relation pending_data,
 	}
 	while (start < nchanges)
 	{
-		CommandId	cid = changes[start]->cid;
+		CommandId	cid = writing_at_commit ? GetCurrentCommandId(true) :
+			changes[start]->cid;
 		int			end = start;
 		int			n;
 		int			i;
 
 		while (end < nchanges && end - start < FLUSH_CHUNK &&
-			   changes[end]->cid == cid)
+			   (writing_at_commit || changes[end]->cid == cid))
 			end++;
 
 		n = 0;
@@ -1463,13 +1449,12 @@ write_buffered_changes(int from)
 }
 
 /*
- * Write the buffered changes of the current subtransaction that were
- * captured deeper than above_depth statement ends (all of them when
- * above_depth is negative).  They are the end of the buffer.  Does nothing
+ * Write the buffered changes of the current subtransaction, the end of the
+ * buffer (an ancestor's wait until control is back in it).  Does nothing
  * while a flush is running.
  */
 static void
-flush_changes(int above_depth)
+flush_changes(void)
 {
 	SubTransactionId current;
 	int			from;
@@ -1484,8 +1469,7 @@ flush_changes(int above_depth)
 
 	current = GetCurrentSubTransactionId();
 	from = nbuffered;
-	while (from > 0 && buffered[from - 1].subid == current &&
-		   buffered[from - 1].depth > above_depth)
+	while (from > 0 && buffered[from - 1].subid == current)
 		from--;
 	if (from < nbuffered)
 		write_buffered_changes(from);
@@ -1493,20 +1477,24 @@ flush_changes(int above_depth)
 
 /*
  * Write every buffered change, before the transaction commits or prepares.
- * By then every subtransaction has ended, so all are the top-level one's.
+ * By then every subtransaction has ended, so all are the top-level one's,
+ * and no statement of the transaction will look at the queue again: the
+ * rows all take the current command id.
  */
 static void
 flush_all_changes(void)
 {
+	writing_at_commit = true;
 	while (nbuffered > 0)
 	{
 		int			before = nbuffered;
 
-		flush_changes(-1);
+		flush_changes();
 		if (nbuffered >= before)
 			elog(ERROR, "dbmirror could not write %d buffered changes",
 				 nbuffered);
 	}
+	writing_at_commit = false;
 }
 
 /*
@@ -1564,7 +1552,6 @@ buffer_change(CaptureQueue *queue, int64 seqid, text *table_name, char op,
 	change->data = data;
 	change->op = op;
 	change->dropped = false;
-	change->depth = statement_depth;
 	change->subid = GetCurrentSubTransactionId();
 	change->cid = GetCurrentCommandId(true);
 	nbuffered++;
@@ -2495,6 +2482,6 @@ recordchange(PG_FUNCTION_ARGS)
 	note_queued_change();
 
 	if (nbuffered >= BUFFER_MAX_CHANGES || buffered_bytes >= BUFFER_MAX_BYTES)
-		flush_changes(-1);
+		flush_changes();
 	return PointerGetDatum(NULL);
 }
