@@ -22,9 +22,9 @@
  * ("How capture stays right") gives the reasoning.
  *
  * Changes are not written one by one: the capture buffers them, SeqId
- * taken, and writes a batch with one multi-insert per queue table when the
- * statement whose triggers captured them finishes, when the buffer fills,
- * and before the transaction commits or prepares.  A change is written by
+ * taken, and writes them with one multi-insert per queue table before the
+ * transaction commits or prepares, when the buffer fills, and before a
+ * statement that may look at the queue tables.  A change is written by
  * the subtransaction that captured it, or by an ancestor once that one
  * committed, so rolled-back savepoints still take their changes with them.
  *

@@ -1,15 +1,15 @@
 --
--- Buffered capture: changes reach the queue tables in batches, when the
--- statement that captured them ends, when the buffer fills (1024 changes)
--- and before commit or prepare.  Nothing may be lost, duplicated or
+-- Buffered capture: changes reach the queue tables in batches, before
+-- commit or prepare, when the buffer fills (1024 changes) and before a
+-- statement that uses the queue tables.  Nothing may be lost, duplicated or
 -- reordered; rolled-back savepoints and exception blocks drop theirs; each
 -- statement sees the queue rows of the statements before it.
 --
 SELECT count(*) AS changes_before FROM "Pending";
 
 -- (a) This session's first capture runs in a statement whose end was under
--- way before the capture's hooks existed: its changes are written when the
--- next statement starts, and that statement sees them.  Here that first
+-- way before the capture's hooks existed: its changes are written when a
+-- later statement uses the queue, and that statement sees them.  Here that first
 -- statement folds changes into a change still in the buffer (the
 -- self-referencing row of cascade.sql, where the nested change is logged
 -- first and the two events before it merge into it).
@@ -156,7 +156,7 @@ SELECT count(*) AS changes, max("SeqId") - min("SeqId") + 1 AS seqid_span FROM "
 SELECT replay();
 SELECT same_as_replica('buf_child');
 
--- (e) COPY fires its triggers without ExecutorFinish; the next statement
+-- (e) COPY fires its triggers outside the executor; the next statement
 -- of the transaction sees its changes, also when the COPY is the session's
 -- first capture.
 \c

@@ -61,6 +61,17 @@ def master_queue_reads(master_db):
                   "FROM pg_stat_user_tables WHERE relname IN ('Pending', 'PendingData') ORDER BY relname")
 
 
+def master_changes_fetched(master_db):
+    """Changes the replayer fetched from its batch cursors on the master, and the
+    cursors it opened, since the statistics were reset (pg_stat_statements counts the
+    rows of each FETCH)."""
+    row = pq.run(master_db,
+                 "SELECT coalesce(sum(rows) FILTER (WHERE query LIKE 'FETCH %dbmirror_batch%'), 0), "
+                 "coalesce(sum(calls) FILTER (WHERE query LIKE 'DECLARE dbmirror_batch%'), 0) "
+                 "FROM pg_stat_statements")[0]
+    return int(row[0]), int(row[1])
+
+
 def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
     """One dbmirror catch-up: load with the replayer stopped, then time `run --once`.
     `slave_conninfo(cluster, db)` gives the conninfo the replayer uses (default: unix socket)."""
@@ -94,6 +105,7 @@ def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
                        perf_report(perf_data))
         verify(ctx, master_db, [s.db(db) for s in slaves], w.tables)
         reads = master_queue_reads(master_db)
+        fetched = master_changes_fetched(master_db)
         if first:
             ctx.record(f"catch-up {w.title}, dbmirror, {nslaves} slave(s): master top statements",
                        ctx.top_statements(master_db))
@@ -102,7 +114,7 @@ def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
             ctx.record(f"catch-up {w.title}, dbmirror, {nslaves} slave(s): slave1 top statements",
                        ctx.top_statements(slaves[0].db(db)))
         return dict(seconds=seconds, rss=rss, cpu=cpu, load_seconds=load_seconds, split=split,
-                    pending_reads=sum(int(r[1]) for r in reads if r[0] == "Pending"))
+                    fetched=fetched)
     finally:
         drop_databases(ctx, db, [ctx.master] + slaves)
 
@@ -117,12 +129,19 @@ def explain_queue_query(master_db):
         source = open(QUEUE_READER).read()
     except OSError as error:
         return f"not available: {error}"
-    m = re.search(r"DECLARE dbmirror_batch NO SCROLL CURSOR FOR\s*(.*?)\"\"\"", source, re.S)
-    if not m:
+    # The cursor's text is a template (`cursor(selecting:)`) filled with the
+    # one-slave condition (`cursorQuery`).
+    template = re.search(r"DECLARE dbmirror_batch NO SCROLL CURSOR FOR\s*(.*?)\"\"\"", source, re.S)
+    condition = re.search(r"static let cursorQuery = cursor\(selecting: \"\"\"\s*(.*?)\"\"\"\)", source, re.S)
+    if not template or not condition:
         return f"not available: no cursor query found in {QUEUE_READER}"
     snapshot = pq.value(master_db, 'SELECT "Snapshot"::text FROM "MirroredTransaction" ORDER BY 1 LIMIT 1')
-    query = m.group(1).replace("$1::pg_snapshot", f"'{snapshot}'::pg_snapshot")
-    rows = pq.run(master_db, "EXPLAIN (ANALYZE, BUFFERS) " + query)
+    query = template.group(1).replace("\\(condition)", condition.group(1))
+    query = query.replace("$1::pg_snapshot", f"'{snapshot}'::pg_snapshot")
+    # The replayer's master session settings (Administration.swift, QueueReader.noNestedLoops).
+    with pq.Connection(master_db) as c:
+        c.query("SET jit = off; SET work_mem = '64MB'; SET enable_nestloop = off")
+        rows = c.query("EXPLAIN (ANALYZE, BUFFERS) " + query)
     return "\n".join(r[0] for r in rows)
 
 
@@ -249,7 +268,7 @@ def measure(ctx):
                         if n == 1:
                             cpu_share.add(100.0 * r["cpu"] / r["seconds"])
                             splits.append((r["seconds"], r["split"]))
-                        reads.setdefault(n, r["pending_reads"])
+                        reads.setdefault(n, r["fetched"])
                         if w.key == "b" and n == 1:
                             insert_capture.add(w.changes / r["load_seconds"])
                 except Exception as error:  # noqa: BLE001 - one failed run is reported, the rest go on
@@ -313,14 +332,15 @@ def _two_slaves(ctx, r):
           figures.verdict(q, "<=", 1.2))
     t.runs("a dbmirror seconds, 1 slave", r["dbm1_s"])
     t.runs("a dbmirror seconds, 2 slaves", r["dbm2_s"])
-    # Tuples read from "Pending" (one row per change) during the replay: the
-    # queue cleanup reads the rows once whatever the number of slaves, so the
-    # second slave's extra reads tell whether the batch is read per slave.
+    # Changes fetched from the batch cursors on the master during the replay
+    # (pg_stat_statements' rows of the FETCHes): a replayer that read the
+    # queue per slave would fetch every change once more for the second.
     reads = r["reads"]
     changes = r["w"].changes + 1  # and the marker
     if 1 in reads and 2 in reads:
-        k = (reads[2] - reads[1]) / changes
+        (fetched1, cursors1), (fetched2, cursors2) = reads[1], reads[2]
+        k = (fetched2 - fetched1) / changes
         how = "once per slave" if k > 0.8 else ("once for all slaves" if k < 0.2 else "partly shared")
-        t.row("3 two slaves", f"master queue reads: \"Pending\" tuples read, 2 slaves vs 1 ({changes:,} changes)",
-              f"{reads[2]:,} (2 slaves)", f"{reads[1]:,} (1 slave)", None,
-              "", f"{k:.2f} extra reads per change: master read {how}")
+        t.row("3 two slaves", f"master queue reads: changes fetched from batch cursors, 2 slaves vs 1 ({changes:,} changes)",
+              f"{fetched2:,} in {cursors2:,} cursor(s) (2 slaves)", f"{fetched1:,} in {cursors1:,} cursor(s) (1 slave)", None,
+              "", f"{k:.2f} extra fetches per change: master read {how}")

@@ -91,6 +91,14 @@ enum StatementBuilder {
             }
             if !column.generated { written.append((index, column)) }
         }
+        // A set-based update only ever carries updates that keep their key
+        // (NetEffect plans the others change by change): setting the key
+        // columns to the values they are matched by would only cost a cast
+        // and an array element per row.
+        if key.kind == .updateSet {
+            let nonKey = written.filter { !key.keyNames.contains($0.column.name) }
+            if !nonKey.isEmpty { written = nonKey }
+        }
         var keyIndices: [Int] = []
         var keyColumns: [String] = []
         for (index, columnName) in key.keyNames.enumerated() {

@@ -170,6 +170,26 @@ struct PlannerTests {
         #expect(plain.kind == .update && plain.skipped.isEmpty)
     }
 
+    @Test("a set-based update sets only the columns outside the key it is matched by")
+    func setUpdateLeavesKeyOut() throws {
+        let change = Change(seqID: 1, xid: 1, table: "public.t", operation: .update,
+                            key: row([("id", "5")]), data: row([("id", "5"), ("v", "x"), ("g", "1")]))
+        let t = table()
+        let statement = try StatementBuilder.build(StatementBuilder.setKey(for: change, table: t), table: t, name: "s")
+        #expect(statement.sql.hasPrefix(#"UPDATE "public"."t" AS t SET "v" = v.c1::text, "g" = v.c2::integer FROM unnest($1::text[], $2::text[], $3::text[])"#),
+                "\(statement.sql)")
+        #expect(statement.dataIndices == [1, 2] && statement.keyIndices == [0])
+        var parameters = LibPQ.ParameterBuffer()
+        statement.bindSet([change], [0], into: &parameters)
+        #expect(parameters.values == [#"{"x"}"#, #"{"1"}"#, #"{"5"}"#])
+
+        // A table of key columns only keeps them, so the set still sets something.
+        let keyOnly = Change(seqID: 2, xid: 1, table: "public.t", operation: .update,
+                             key: row([("id", "5")]), data: row([("id", "5")]))
+        let keyOnlyStatement = try StatementBuilder.build(StatementBuilder.setKey(for: keyOnly, table: t), table: t, name: "s")
+        #expect(keyOnlyStatement.sql.hasPrefix(#"UPDATE "public"."t" AS t SET "id" = v.c1::integer"#), "\(keyOnlyStatement.sql)")
+    }
+
     @Test("inserts map columns by name, leave generated columns to the slave, override identity ALWAYS")
     func inserts() throws {
         let change = Change(seqID: 1, xid: 1, table: "public.t", operation: .insert,
