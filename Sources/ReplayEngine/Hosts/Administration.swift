@@ -66,8 +66,14 @@ enum MasterConnection {
             // (the queue's statistics lag its churn), and JIT-compiling the
             // batch query then cost up to half its run time.
             // A batch sorts all its changes by "SeqId": a catch-up's would
-            // spill to disk at the default work_mem.
-            _ = try connection.executeScript("SET jit = off; SET work_mem = '64MB'")
+            // spill to disk at the default work_mem. Raised to 64 MB, never
+            // lowered: a larger value the DBA gave the session (PGOPTIONS,
+            // the conninfo's options, ALTER ROLE) stays.
+            _ = try connection.executeScript("""
+                SET jit = off;
+                SELECT set_config('work_mem', '64MB', false)
+                WHERE pg_size_bytes(current_setting('work_mem')) < 64 * 1024 * 1024
+                """)
             return connection
         } catch {
             throw ReplayError(.master, "cannot connect to the master: \(error.message)", postgres: error)
