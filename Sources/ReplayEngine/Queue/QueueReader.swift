@@ -113,15 +113,17 @@ final class QueueReader {
             open = true
             let results = try connection.executePipeline([
                 ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
-                (Self.noNestedLoops, []),
                 ("SELECT pg_current_snapshot()::text", []),
                 (Self.sequenceQuery, []),
+                // For the cursor only (planned when declared): the sequence
+                // query's catalog joins want their nested loops.
+                (Self.noNestedLoops, []),
                 cursor,
                 ("FETCH FORWARD \(min(limit, fetchSize)) FROM dbmirror_batch", []),
             ])
             for result in results { _ = try result.get() }
-            snapshotText = try results[2].get().scalar ?? ""
-            sequences = Self.sequences(in: try results[3].get())
+            snapshotText = try results[1].get().scalar ?? ""
+            sequences = Self.sequences(in: try results[2].get())
             firstChunk = try results[5].get()
             requested = min(limit, fetchSize)
         } catch {
