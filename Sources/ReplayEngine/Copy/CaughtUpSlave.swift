@@ -105,8 +105,8 @@ final class CaughtUpSlave {
         }
     }
 
-    /// Where the slave stands, as `HostReplicator` decides it: its own
-    /// progress row, else the master's record for it.
+    /// Where the slave stands, decided as `HostReplicator` decides it: its
+    /// own progress row, else the master's record for it.
     private static func startingPoint(host: HostConfig, masterID: String, master: Connection,
                                       slave: SlaveSession) throws(ReplayError) -> (MasterSnapshot, createRow: Bool) {
         let recorded = try HostRegistry.recordedSnapshot(hostID: host.id, on: master)
@@ -116,17 +116,7 @@ final class CaughtUpSlave {
         } catch {
             throw ReplayError(slave: error)
         }
-        if let progressText {
-            guard let progress = MasterSnapshot(progressText) else {
-                throw ReplayError(.slave, "dbmirror.progress holds an unreadable snapshot '\(progressText)'")
-            }
-            if let recorded, progress.isBehind(recorded) {
-                throw ReplayError(.progressLost, "the slave's progress (\(progress)) is behind what the master recorded as applied there (\(recorded)): copy the slave again (add-host --copy)")
-            }
-            return (progress, false)
-        }
-        if let recorded { return (recorded, true) }
-        throw ReplayError(.noStartingPoint, "the slave has no progress from this master and the master no record of it: it was never copied, or its copy did not finish (add-host --copy)")
+        return try HostReplicator.startingPoint(progress: progressText, recorded: recorded)
     }
 
     /// Advances the slave's progress to `snapshot` and commits its
