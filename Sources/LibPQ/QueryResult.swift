@@ -54,6 +54,29 @@ public final class QueryResult {
         return try body(UnsafeRawBufferPointer(start: value, count: length))
     }
 
+    /// The integer at `row`, `column` (text format), read in place; nil for
+    /// SQL NULL, out of range, or anything but optional minus and digits
+    /// that fit an `Int64`.
+    public func int64(row: Int, column: Int) -> Int64? {
+        withValueBytes(row: row, column: column) { bytes -> Int64? in
+            guard let bytes, !bytes.isEmpty else { return nil }
+            let negative = bytes[0] == UInt8(ascii: "-")
+            let digits = negative ? bytes.dropFirst() : bytes[...]
+            guard !digits.isEmpty else { return nil }
+            var value: Int64 = 0
+            for byte in digits {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                let digit = Int64(byte - UInt8(ascii: "0"))
+                let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+                let (next, overflow2) = negative ? shifted.subtractingReportingOverflow(digit)
+                                                 : shifted.addingReportingOverflow(digit)
+                guard !overflow1, !overflow2 else { return nil }
+                value = next
+            }
+            return value
+        }
+    }
+
     /// The first column of the first row, as text.
     public var scalar: String? { string(row: 0, column: 0) }
 }

@@ -82,6 +82,40 @@ struct OrderingTests {
         #expect(try SQL.run(mirror.slave("slave2"), "SELECT v FROM t WHERE id = 1") == "long")
     }
 
+    @Test("a batch whose SeqId range holds changes already applied, kept in the queue for another slave, skips them")
+    func appliedChangesInsideTheRange() throws {
+        let mirror = try Mirror.make("inrange", schema: """
+            CREATE TABLE t (id int PRIMARY KEY, v text);
+            """, tables: ["t"])
+        // The long transaction takes the first SeqId and the last; the short
+        // one, committed in between, the ones in the middle.
+        let long = try Command.start("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", mirror.master, "-f", "-"], input: """
+            BEGIN;
+            INSERT INTO t VALUES (100, 'long-first');
+            SELECT pg_sleep(3);
+            INSERT INTO t VALUES (101, 'long-last');
+            COMMIT;
+            """)
+        Thread.sleep(forTimeInterval: 1)
+        try SQL.run(mirror.master, "INSERT INTO t VALUES (1, 'short'), (2, 'short');")
+        // slave1 takes the short transaction; slave2 has not, so the queue keeps it.
+        var r = try mirror.replayOnce(["--host", "slave1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try SQL.run(mirror.slave("slave1"), "SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM t") == "1=short,2=short")
+        #expect(try SQL.count(mirror.master, #"SELECT count(*) FROM "Pending""#) == 2)
+        r = try long.wait(timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        // slave1's next batch is the long transaction alone, whose first and
+        // last SeqId enclose the short one's rows: applying those again would
+        // fail on the primary key.
+        r = try mirror.replayOnce(["--host", "slave1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try mirror.replayOnceExpectingSuccess()
+        try mirror.expectSlavesEqual(["t"])
+        #expect(try SQL.run(mirror.slave("slave1"), "SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM t")
+                == "1=short,2=short,100=long-first,101=long-last")
+    }
+
     @Test("rolled-back transactions and savepoints leave nothing on the slaves")
     func rollbacks() throws {
         let mirror = try Mirror.make("rollback", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])

@@ -19,6 +19,11 @@ import Logging
 public enum QueueCleaner {
     static let waitForRegistrations = #"LOCK TABLE "MirrorHost" IN SHARE MODE"#
 
+    /// A nested loop over the doomed changes would probe "PendingData"'s
+    /// BRIN index once per change, each probe reading the whole index and a
+    /// block range; hash and semi joins read each table once.
+    static let noNestedLoops = "SET LOCAL enable_nestloop = off"
+
     /// One statement: up to 10,000 changes, both tables, chosen through the
     /// "XID" index below the oldest host's snapshot horizon; their first and
     /// last "SeqId" bound the "PendingData" blocks read (a BRIN index).
@@ -136,7 +141,7 @@ public enum QueueCleaner {
             while maximumStatements.map({ statements < $0 }) ?? true {
                 let deleted: Int
                 do throws(PostgresError) {
-                    _ = try connection.executeScript("BEGIN; \(QueueReader.noNestedLoops); " + waitForRegistrations)
+                    _ = try connection.executeScript("BEGIN; \(Self.noNestedLoops); " + waitForRegistrations)
                     deleted = try connection.execute(deletion).affectedRows ?? 0
                     _ = try connection.executeScript("COMMIT")
                 } catch {

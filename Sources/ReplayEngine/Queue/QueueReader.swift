@@ -8,18 +8,25 @@ import PendingDecoder
 /// slave's progress snapshot `previous` did not: every change of every master
 /// transaction that committed between the two, in "SeqId" order. Uncommitted
 /// transactions are hidden by MVCC and come in a later batch, whole.
+///
+/// It is read in chunks, each in two steps: a cursor over the batch's
+/// "Pending" rows in "SeqId" order gives the chunk's changes, then one query
+/// reads the "PendingData" rows of the chunk's "SeqId" range. Only the small
+/// "Pending" rows are sorted up front; each chunk's key and data rows come
+/// from a few block ranges of "PendingData"'s BRIN index, so the first chunk
+/// arrives without waiting for the whole batch, and the master reads chunk
+/// n + 1 while chunk n is applied (`prefetch`).
 final class QueueReader {
     private let connection: Connection
     private let logger: Logger
     private var open = false
-    /// A FETCH sent ahead (see `prefetch`) whose result is not yet collected.
-    private var prefetched = false
-    /// The first FETCH's result, read with the batch's opening statements.
-    private var firstChunk: QueryResult?
+    /// "Pending" rows of the next chunk, fetched, whose "PendingData" rows
+    /// are not asked for yet.
+    private var ahead: QueryResult?
+    /// The chunk whose "PendingData" rows `prefetch` asked for.
+    private var requested: QueryResult?
     /// The last FETCH returned fewer rows than asked: nothing more to read.
     private var exhausted = false
-    /// Rows asked for by the FETCH whose result comes next.
-    private var requested = 0
     /// Rows to ask for next: few at first, then as many as fit
     /// `chunkBytes` at the average size seen (bounded by the caller's limit),
     /// so that wide rows cannot make a chunk huge.
@@ -53,36 +60,28 @@ final class QueueReader {
         """)
 
     /// The cursor over the "Pending" rows that match `condition` (on `p`),
-    /// each with its "PendingData" rows, in "SeqId" order.
-    ///
-    /// The queue's indexes are BRIN (MirrorSetup.sql): the "XID" condition
-    /// finds the batch's "Pending" rows, and the batch's first and last
-    /// "SeqId" bound the "PendingData" rows read, which is what lets the
-    /// planner scan only their block ranges rather than the whole table.
+    /// in "SeqId" order. "Pending"'s BRIN index on "XID" (MirrorSetup.sql)
+    /// finds them.
     static func cursor(selecting condition: String) -> String {
         """
         DECLARE dbmirror_batch NO SCROLL CURSOR FOR
-        WITH batch AS MATERIALIZED (
-            SELECT p."SeqId", p."XID", p."TableName", p."Op"
-            FROM "Pending" p
-            WHERE \(condition)
-        ),
-        bounds AS (SELECT min("SeqId") AS first, max("SeqId") AS last FROM batch)
-        SELECT b."SeqId", b."XID"::text, b."TableName", b."Op"::text, k."Data", d."Data"
-        FROM batch b
-        LEFT JOIN "PendingData" k ON k."SeqId" = b."SeqId" AND k."IsKey"
-            AND k."SeqId" BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
-        LEFT JOIN "PendingData" d ON d."SeqId" = b."SeqId" AND NOT d."IsKey"
-            AND d."SeqId" BETWEEN (SELECT first FROM bounds) AND (SELECT last FROM bounds)
-        ORDER BY b."SeqId"
+        SELECT p."SeqId", p."XID"::text, p."TableName", p."Op"::text
+        FROM "Pending" p
+        WHERE \(condition)
+        ORDER BY p."SeqId"
         """
     }
 
-    /// A nested loop over a batch would probe a BRIN index once per change,
-    /// and every probe reads the whole index and a block range: a cursor,
-    /// planned for its first rows, would pick one whenever the queue's
-    /// statistics lag its growth. Hash and merge joins read each table once.
-    static let noNestedLoops = "SET LOCAL enable_nestloop = off"
+    /// The key and data rows of the changes whose "SeqId" is from $1 to $2,
+    /// by "SeqId" (data row first). A range can hold rows of changes outside
+    /// the batch (applied, not yet cleaned up): `changes(_:rows:)` skips them.
+    /// A filter on the chunk's exact SeqIds would not help: the BRIN index
+    /// would be scanned once per array element.
+    static let rowsQuery = """
+        SELECT "SeqId", "IsKey", "Data" FROM "PendingData"
+        WHERE "SeqId" BETWEEN $1 AND $2
+        ORDER BY "SeqId", "IsKey"
+        """
 
     static let sequenceQuery = """
         SELECT n.nspname, c.relname, pg_sequence_last_value(c.oid)
@@ -93,7 +92,7 @@ final class QueueReader {
         """
 
     /// Opens the batch after `previous`: its snapshot, its sequence values,
-    /// its cursor and the first `limit` changes, in one round trip.
+    /// its cursor and the first chunk's "Pending" rows, in one round trip.
     func begin(after previous: MasterSnapshot, limit: Int = 5000) throws(ReplayError) -> Batch {
         try begin(after: [previous], limit: limit)
     }
@@ -109,23 +108,22 @@ final class QueueReader {
         }
         let snapshotText: String
         let sequences: [SequenceValue]
+        let size = min(limit, fetchSize)
         do throws(PostgresError) {
             open = true
             let results = try connection.executePipeline([
                 ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
                 ("SELECT pg_current_snapshot()::text", []),
                 (Self.sequenceQuery, []),
-                // For the cursor only (planned when declared): the sequence
-                // query's catalog joins want their nested loops.
-                (Self.noNestedLoops, []),
                 cursor,
-                ("FETCH FORWARD \(min(limit, fetchSize)) FROM dbmirror_batch", []),
+                ("FETCH FORWARD \(size) FROM dbmirror_batch", []),
             ])
             for result in results { _ = try result.get() }
             snapshotText = try results[1].get().scalar ?? ""
             sequences = Self.sequences(in: try results[2].get())
-            firstChunk = try results[5].get()
-            requested = min(limit, fetchSize)
+            let first = try results[4].get()
+            exhausted = first.rowCount < size
+            ahead = first
         } catch {
             throw ReplayError(master: error)
         }
@@ -135,70 +133,96 @@ final class QueueReader {
         return Batch(current: current, sequences: sequences)
     }
 
-    /// Sends the FETCH for the next `limit` changes without waiting: the
+    /// Asks for the next chunk's "PendingData" rows without waiting: the
     /// master reads them while the caller applies the current chunk;
     /// `next(limit:)` collects them.
     func prefetch(limit: Int) throws(ReplayError) {
-        guard !exhausted, !prefetched else { return }
+        guard requested == nil, let chunk = ahead, chunk.rowCount > 0 else { return }
         do throws(PostgresError) {
-            requested = min(limit, fetchSize)
-            try connection.startQuery("FETCH FORWARD \(requested) FROM dbmirror_batch")
-            prefetched = true
+            try connection.startQuery(Self.rowsQuery, parameters: Self.range(of: chunk))
         } catch {
             throw ReplayError(master: error)
         }
+        requested = chunk
+        ahead = nil
     }
 
     /// The master connection while a prefetch is under way, for
     /// `Connection.waitForResult(servicing:)`.
-    var prefetching: Connection? { prefetched ? connection : nil }
+    var prefetching: Connection? { requested != nil ? connection : nil }
 
-    /// The next up to `limit` changes (prefetched or fetched now); empty
-    /// when the batch is exhausted.
+    /// The next up to `limit` changes (prefetched or read now); empty when
+    /// the batch is exhausted. Fetches the following chunk's "Pending" rows
+    /// before returning, so that `prefetch` can ask for their data at once.
     func next(limit: Int) throws(ReplayError) -> [Change] {
-        let result: QueryResult
+        let chunk: QueryResult
+        let rows: QueryResult
         do throws(PostgresError) {
-            if let first = firstChunk {
-                firstChunk = nil
-                result = first
-            } else if exhausted {
-                return []
-            } else if prefetched {
-                prefetched = false
-                result = try connection.finishQuery(statement: "FETCH")
+            if let prefetched = requested {
+                requested = nil
+                chunk = prefetched
+                rows = try connection.finishQuery(statement: Self.rowsQuery)
+            } else if let fetched = ahead, fetched.rowCount > 0 {
+                ahead = nil
+                chunk = fetched
+                rows = try connection.execute(Self.rowsQuery, parameters: Self.range(of: chunk))
             } else {
-                requested = min(limit, fetchSize)
-                result = try connection.execute("FETCH FORWARD \(requested) FROM dbmirror_batch")
+                return []
+            }
+            adaptFetchSize(to: rows, changes: chunk.rowCount, limit: limit)
+            if !exhausted {
+                let size = min(limit, fetchSize)
+                let following = try connection.execute("FETCH FORWARD \(size) FROM dbmirror_batch")
+                exhausted = following.rowCount < size
+                ahead = following
             }
         } catch {
             throw ReplayError(master: error)
         }
-        if result.rowCount < requested { exhausted = true }
-        adaptFetchSize(to: result, limit: limit)
-        return try Self.changes(in: result)
+        return try Self.changes(chunk, rows: rows)
     }
 
-    /// True while the batch may have more changes (the last FETCH was full).
-    var mayHaveMore: Bool { !exhausted }
+    /// True while the batch may have more changes.
+    var mayHaveMore: Bool { (ahead?.rowCount ?? 0) > 0 }
 
-    /// Sets the next FETCH's size from the bytes of this result's rows.
-    private func adaptFetchSize(to result: QueryResult, limit: Int) {
-        guard result.rowCount > 0 else { return }
+    /// The first and last "SeqId" of a chunk's "Pending" rows (in "SeqId" order).
+    private static func range(of chunk: QueryResult) -> ParameterBuffer {
+        ParameterBuffer([chunk.string(row: 0, column: 0), chunk.string(row: chunk.rowCount - 1, column: 0)])
+    }
+
+    /// Sets the next FETCH's size from the bytes of a chunk's rows.
+    private func adaptFetchSize(to rows: QueryResult, changes: Int, limit: Int) {
+        guard changes > 0 else { return }
         var bytes = 0
-        for row in 0..<result.rowCount {
-            for column in 2...5 {
-                bytes += result.withValueBytes(row: row, column: column) { $0?.count ?? 0 }
-            }
+        for row in 0..<rows.rowCount {
+            bytes += rows.withValueBytes(row: row, column: 2) { $0?.count ?? 0 }
         }
-        let average = max(1, bytes / result.rowCount)
+        let average = max(1, bytes / changes)
         fetchSize = max(1, min(limit, Self.chunkBytes / average))
     }
 
-    private static func changes(in result: QueryResult) throws(ReplayError) -> [Change] {
+    /// Pairs each change of `chunk` with its key and data rows from `rows`
+    /// (both in "SeqId" order), skipping rows of changes outside the batch.
+    static func changes(_ chunk: QueryResult, rows: QueryResult) throws(ReplayError) -> [Change] {
         var changes: [Change] = []
-        changes.reserveCapacity(result.rowCount)
-        for row in 0..<result.rowCount {
-            changes.append(try change(in: result, row: row))
+        changes.reserveCapacity(chunk.rowCount)
+        var next = 0
+        for row in 0..<chunk.rowCount {
+            // An unreadable SeqId takes no rows; `change` reports it.
+            let seqID = chunk.int64(row: row, column: 0) ?? .min
+            var keyRow: Int?
+            var dataRow: Int?
+            while next < rows.rowCount, let rowSeqID = rows.int64(row: next, column: 0), rowSeqID <= seqID {
+                if rowSeqID == seqID {
+                    if rows.withValueBytes(row: next, column: 1, { $0?.first == UInt8(ascii: "t") }) {
+                        keyRow = next
+                    } else {
+                        dataRow = next
+                    }
+                }
+                next += 1
+            }
+            changes.append(try change(in: chunk, row: row, rows: rows, keyRow: keyRow, dataRow: dataRow))
         }
         return changes
     }
@@ -207,11 +231,11 @@ final class QueueReader {
     func end() {
         guard open else { return }
         open = false
-        firstChunk = nil
+        ahead = nil
         do throws(PostgresError) {
-            if prefetched {
-                prefetched = false
-                _ = try? connection.finishQuery(statement: "FETCH")
+            if requested != nil {
+                requested = nil
+                _ = try? connection.finishQuery(statement: Self.rowsQuery)
             }
             try connection.executeScript("ROLLBACK")
         } catch {
@@ -232,8 +256,9 @@ final class QueueReader {
         return values
     }
 
-    /// Decodes row `row` of a FETCH into a `Change`.
-    static func change(in result: QueryResult, row: Int) throws(ReplayError) -> Change {
+    /// Decodes row `row` of a chunk's "Pending" rows, with its key and data
+    /// rows (rows `keyRow` and `dataRow` of `rows`), into a `Change`.
+    static func change(in result: QueryResult, row: Int, rows: QueryResult, keyRow: Int?, dataRow: Int?) throws(ReplayError) -> Change {
         let seqText = result.string(row: row, column: 0) ?? ""
         let xidText = result.string(row: row, column: 1) ?? ""
         let table = result.string(row: row, column: 2) ?? ""
@@ -245,9 +270,10 @@ final class QueueReader {
         guard opText.count == 1, let operation = ChangeOperation(rawValue: Character(opText)) else {
             throw ReplayError(.change, "unknown operation '\(opText)' in the queue", change: position)
         }
-        func decode(_ column: Int, _ what: String) throws(ReplayError) -> PendingRow? {
+        func decode(_ row: Int?, _ what: String) throws(ReplayError) -> PendingRow? {
+            guard let row else { return nil }
             do throws(PendingDecodingError) {
-                return try result.withValueBytes(row: row, column: column) { (bytes) throws(PendingDecodingError) -> PendingRow? in
+                return try rows.withValueBytes(row: row, column: 2) { (bytes) throws(PendingDecodingError) -> PendingRow? in
                     guard let bytes else { return nil }
                     return try PendingRow(decoding: bytes)
                 }
@@ -257,10 +283,10 @@ final class QueueReader {
                                   change: position)
             }
         }
-        let key = try decode(4, "key row")
-        let data = try decode(5, "data row")
-        let size = result.withValueBytes(row: row, column: 4) { $0?.count ?? 0 }
-            + result.withValueBytes(row: row, column: 5) { $0?.count ?? 0 }
+        let key = try decode(keyRow, "key row")
+        let data = try decode(dataRow, "data row")
+        let size = (keyRow.map { rows.withValueBytes(row: $0, column: 2) { $0?.count ?? 0 } } ?? 0)
+            + (dataRow.map { rows.withValueBytes(row: $0, column: 2) { $0?.count ?? 0 } } ?? 0)
         var change = Change(seqID: seqID, xid: xid, table: table, operation: operation, key: key, data: data,
                             encodedSize: size)
         switch operation {
