@@ -28,8 +28,15 @@ extension Connection {
     /// or throws the error the server reported for the data.
     @discardableResult
     public func endCopy(statement: String? = nil) throws(PostgresError) -> QueryResult {
-        guard PQputCopyEnd(pg, nil) == 1 else { throw PostgresError(connection: pg, kind: .connectionLost) }
+        try sendCopyEnd()
         return try finishCopy(statement: statement)
+    }
+
+    /// Ends the COPY without waiting for the server: collect its result
+    /// with `finishCopy(statement:)` before this connection's next command
+    /// (meanwhile the server stores the last rows).
+    public func sendCopyEnd() throws(PostgresError) {
+        guard PQputCopyEnd(pg, nil) == 1 else { throw PostgresError(connection: pg, kind: .connectionLost) }
     }
 
     /// Abandons the COPY with `reason` (the server rolls the statement back).
@@ -39,7 +46,10 @@ extension Connection {
         }
     }
 
-    private func finishCopy(statement: String?) throws(PostgresError) -> QueryResult {
+    /// The result of an ended COPY (`affectedRows` is the row count), or the
+    /// error the server reported for its data.
+    @discardableResult
+    public func finishCopy(statement: String?) throws(PostgresError) -> QueryResult {
         var last: QueryResult?
         var firstError: PostgresError?
         while let raw = PQgetResult(pg) {

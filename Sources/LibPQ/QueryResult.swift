@@ -6,17 +6,19 @@ import CLibPQ
 /// valid while the result lives, without copying them.
 public final class QueryResult {
     let pointer: OpaquePointer
+    /// A result never changes: its counts are read once.
+    public let rowCount: Int
+    public let columnCount: Int
 
     init(_ pointer: OpaquePointer) {
         self.pointer = pointer
+        rowCount = Int(PQntuples(pointer))
+        columnCount = Int(PQnfields(pointer))
     }
 
     deinit {
         PQclear(pointer)
     }
-
-    public var rowCount: Int { Int(PQntuples(pointer)) }
-    public var columnCount: Int { Int(PQnfields(pointer)) }
 
     /// The command tag, e.g. `UPDATE 1`.
     public var commandStatus: String {

@@ -77,6 +77,24 @@ public struct PendingRow: @unchecked Sendable {
         }
     }
 
+    /// Calls `body` with every column's unescaped value bytes in order (nil
+    /// for `NULL`), in one access to the storage: cheaper than
+    /// `withUnsafeValueBytes(at:)` column by column. The pointers are valid
+    /// only inside `body`.
+    public func forEachValueBytes<E: Error>(_ body: (UnsafeRawBufferPointer?) throws(E) -> Void) throws(E) {
+        try storage.withParts { (bounds, text) throws(E) in
+            for index in 0..<storage.count {
+                let start = Int(bounds[2 * index])
+                let end = bounds[2 * index + 1]
+                if end & PendingRowStorage.nullFlag != 0 {
+                    try body(nil)
+                } else {
+                    try body(UnsafeRawBufferPointer(rebasing: text[start..<Int(end)]))
+                }
+            }
+        }
+    }
+
     /// Calls `body` with the unescaped name bytes of the column at `index`, without
     /// copying them. The pointer is valid only inside `body`.
     public func withUnsafeNameBytes<R, E: Error>(
@@ -87,6 +105,32 @@ public struct PendingRow: @unchecked Sendable {
             let start = index == 0 ? 0 : Int(bounds[2 * index - 1] & ~PendingRowStorage.nullFlag)
             let end = Int(bounds[2 * index])
             return try body(UnsafeRawBufferPointer(rebasing: text[start..<end]))
+        }
+    }
+
+    /// True when `other` names the same columns in the same order (whatever
+    /// their values): the rows fit one statement. One pass over both rows'
+    /// storage, no copies.
+    public func hasSameColumnNames(as other: PendingRow) -> Bool {
+        if storage === other.storage { return true }
+        let count = storage.count
+        guard count == other.storage.count else { return false }
+        return storage.withParts { bounds, text in
+            other.storage.withParts { otherBounds, otherText in
+                var start = 0
+                var otherStart = 0
+                for index in 0..<count {
+                    let end = Int(bounds[2 * index])
+                    let otherEnd = Int(otherBounds[2 * index])
+                    guard end - start == otherEnd - otherStart,
+                          UnsafeRawBufferPointer(rebasing: text[start..<end])
+                            .elementsEqual(UnsafeRawBufferPointer(rebasing: otherText[otherStart..<otherEnd]))
+                    else { return false }
+                    start = Int(bounds[2 * index + 1] & ~PendingRowStorage.nullFlag)
+                    otherStart = Int(otherBounds[2 * index + 1] & ~PendingRowStorage.nullFlag)
+                }
+                return true
+            }
         }
     }
 

@@ -143,6 +143,22 @@ struct GrammarTests {
         #expect(row.index(ofColumnNamed: "") == nil)
     }
 
+    @Test("rows compare by column names alone, in order, whatever the values")
+    func sameColumnNames() throws {
+        let row = try decodeAllWays(bytes(#""id"='1' "v"='x' "n"= "#))
+        #expect(row.hasSameColumnNames(as: row))
+        #expect(row.hasSameColumnNames(as: try decodeAllWays(bytes(#""id"='22' "v"= "n"='long value' "#))))
+        #expect(!row.hasSameColumnNames(as: try decodeAllWays(bytes(#""id"='1' "n"= "v"='x' "#))))
+        #expect(!row.hasSameColumnNames(as: try decodeAllWays(bytes(#""id"='1' "v"='x' "#))))
+        #expect(!row.hasSameColumnNames(as: try decodeAllWays(bytes(#""id"='1' "w"='x' "n"= "#))))
+        #expect(!row.hasSameColumnNames(as: try decodeAllWays(bytes(#""id"='1' "vv"='x' "n"= "#))))
+        // A name's bytes must not run into the value next to it.
+        #expect(!row.hasSameColumnNames(as: try decodeAllWays(bytes(#""idv"='' "v"='x' "n"= "#))))
+        let empty = try decodeAllWays([])
+        #expect(empty.hasSameColumnNames(as: try decodeAllWays([])))
+        #expect(!empty.hasSameColumnNames(as: row))
+    }
+
     @Test("the walk gives raw views, escape flags and unescaped counts")
     func walkViews() throws {
         let input = bytes(#""a""b"='x''y\\z' "plain"='v' "n"= "e"='' "#)

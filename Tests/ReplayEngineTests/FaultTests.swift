@@ -80,6 +80,27 @@ struct FaultTests {
         try mirror.expectSlavesEqual(["t"])
     }
 
+    @Test("a conflicting row inside a long run of inserts (sent by COPY, confirmed later) names its own change; fixing it resumes")
+    func conflictInsideCopy() throws {
+        let mirror = try Mirror.make("copyconflict", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])
+        try SQL.run(mirror.slave("slave1"), "INSERT INTO t VALUES (250, 'planted');")
+        // 500 inserts in one transaction: far above the COPY threshold.
+        try SQL.run(mirror.master, "INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 500) g;")
+
+        let failed = try mirror.replayOnce()
+        #expect(failed.status == 1, "a failed host must make --once exit 1, got \(failed.status)")
+        let seqId = try SQL.run(mirror.master, #"SELECT p."SeqId" FROM "Pending" p JOIN "PendingData" d USING ("SeqId") WHERE d."Data" LIKE '"id"=''250''%' AND p."Op" = 'i'"#)
+        for needle in ["slave1", "SeqId \(seqId)", "23505"] {
+            #expect(failed.stderr.contains(needle), "the error should name \(needle):\n\(failed.stderr)")
+        }
+        try mirror.expectSlavesEqual(["t"], only: ["slave2"])
+        #expect(try SQL.count(mirror.slave("slave1"), "SELECT count(*) FROM t") == 1)
+
+        try SQL.run(mirror.slave("slave1"), "DELETE FROM t WHERE id = 250;")
+        try mirror.replayOnceExpectingSuccess()
+        try mirror.expectSlavesEqual(["t"])
+    }
+
     @Test("a missing table on a slave is a clear error, and undecodable queue data stops the slave")
     func badInput() throws {
         let mirror = try Mirror.make("badinput", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])

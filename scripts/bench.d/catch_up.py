@@ -123,8 +123,10 @@ QUEUE_READER = os.path.join(clusters.REPO, "Sources", "ReplayEngine", "Queue", "
 
 
 def explain_queue_query(master_db):
-    """EXPLAIN (ANALYZE, BUFFERS) of the cursor query the replayer reads a batch with, taken
-    from its source so that it stays the same, for the first registered host's snapshot."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the two queries the replayer reads a batch with, taken
+    from its source so that they stay the same, for the first registered host's snapshot:
+    the cursor over the batch's "Pending" rows, and the "PendingData" rows of its first
+    5,000 changes (one full chunk)."""
     try:
         source = open(QUEUE_READER).read()
     except OSError as error:
@@ -133,16 +135,21 @@ def explain_queue_query(master_db):
     # one-slave condition (`cursorQuery`).
     template = re.search(r"DECLARE dbmirror_batch NO SCROLL CURSOR FOR\s*(.*?)\"\"\"", source, re.S)
     condition = re.search(r"static let cursorQuery = cursor\(selecting: \"\"\"\s*(.*?)\"\"\"\)", source, re.S)
-    if not template or not condition:
-        return f"not available: no cursor query found in {QUEUE_READER}"
+    rows_query = re.search(r"static let rowsQuery = \"\"\"\s*(.*?)\"\"\"", source, re.S)
+    if not template or not condition or not rows_query:
+        return f"not available: no cursor or rows query found in {QUEUE_READER}"
     snapshot = pq.value(master_db, 'SELECT "Snapshot"::text FROM "MirroredTransaction" ORDER BY 1 LIMIT 1')
     query = template.group(1).replace("\\(condition)", condition.group(1))
     query = query.replace("$1::pg_snapshot", f"'{snapshot}'::pg_snapshot")
-    # The replayer's master session settings (Administration.swift, QueueReader.noNestedLoops).
+    # The replayer's master session and batch settings (Administration.swift, QueueReader.planSettings).
     with pq.Connection(master_db) as c:
-        c.query("SET jit = off; SET work_mem = '64MB'; SET enable_nestloop = off")
-        rows = c.query("EXPLAIN (ANALYZE, BUFFERS) " + query)
-    return "\n".join(r[0] for r in rows)
+        c.query("SET jit = off; SET work_mem = '64MB'; SET enable_seqscan = off; SET max_parallel_workers_per_gather = 0")
+        plans = ["-- the cursor", *(r[0] for r in c.query("EXPLAIN (ANALYZE, BUFFERS) " + query))]
+        bounds = c.query(f'SELECT min("SeqId"), max("SeqId") FROM (SELECT "SeqId" FROM ({query}) AS b LIMIT 5000) AS f')[0]
+        if bounds[0] is not None:
+            chunk = rows_query.group(1).replace("$1", bounds[0]).replace("$2", bounds[1])
+            plans += ["-- the first chunk's rows", *(r[0] for r in c.query("EXPLAIN (ANALYZE, BUFFERS) " + chunk))]
+    return "\n".join(plans)
 
 
 def perf_report(perf_data):

@@ -31,6 +31,13 @@ struct PendingResult {
     var changes: [Change] = []
 }
 
+/// A COPY ended but not yet confirmed, with what maps its failure to a change.
+struct CopyInFlight {
+    var statement: String
+    var changes: [Change]
+    var indices: [Int]
+}
+
 extension SlaveSession {
     /// Applies `changes` (in "SeqId" order) in the open transaction.
     ///
@@ -63,12 +70,12 @@ extension SlaveSession {
         for step in plan.steps {
             switch step {
             case .statement(let index):
-                try enterPipeline()
+                try enterPipeline(servicing: master)
                 try send(planned[index], table: tables[planned[index].table])
                 pendingRows += 1
                 pendingBytes += planned[index].encodedSize
             case .truncate(let indices):
-                try enterPipeline()
+                try enterPipeline(servicing: master)
                 let list = indices.compactMap { tables[planned[$0].table] }.map { ($0.quotedName, $0.partitioned) }
                 do throws(PostgresError) {
                     try connection.sendQuery(StatementText.truncate(tables: list))
@@ -82,10 +89,10 @@ extension SlaveSession {
                 try leavePipeline()
                 if let table = tables[planned[indices[0]].table] {
                     master?.readAvailableInput()
-                    try copy(planned, indices, into: table)
+                    try copy(planned, indices, into: table, servicing: master)
                 }
             case .insertSet(let indices), .updateSet(let indices), .deleteSet(let indices):
-                try enterPipeline()
+                try enterPipeline(servicing: master)
                 try sendSet(indices.map { planned[$0] }, table: tables[planned[indices[0]].table])
                 pendingRows += indices.count
                 pendingBytes += indices.reduce(0) { $0 + planned[$1].encodedSize }
@@ -98,6 +105,7 @@ extension SlaveSession {
         if !keepPipelineOpen {
             try sync(servicing: master)
             try leavePipeline()
+            try finishCopyInFlight(servicing: master)
         }
     }
 
@@ -125,14 +133,18 @@ extension SlaveSession {
     /// The slave's table for every table the chunk names; a missing one is
     /// the failure of the first change that names it.
     private func resolveTables(_ changes: [Change], servicing master: Connection?) throws(ReplayError) -> [String: SlaveTable] {
+        // Changes come in runs of one table: look each run up once.
         var unknown: [String] = []
-        for change in changes where !catalog.knows(change.table) && !unknown.contains(change.table) {
-            unknown.append(change.table)
+        var previous: String?
+        for change in changes where change.table != previous {
+            previous = change.table
+            if !catalog.knows(change.table) && !unknown.contains(change.table) { unknown.append(change.table) }
         }
         if !unknown.isEmpty {
             // Reading the catalog needs the pipeline empty and closed.
             try sync(servicing: master)
             try leavePipeline()
+            try finishCopyInFlight(servicing: master)
             do throws(PostgresError) {
                 try catalog.load(unknown, on: connection)
             } catch {
@@ -141,7 +153,10 @@ extension SlaveSession {
             }
         }
         var tables: [String: SlaveTable] = [:]
-        for change in changes where tables[change.table] == nil {
+        previous = nil
+        for change in changes where change.table != previous {
+            previous = change.table
+            guard tables[change.table] == nil else { continue }
             guard let table = catalog.cached(change.table) else {
                 throw ReplayError(.change, "table \(change.table) does not exist on the slave", change: change.location)
             }
@@ -150,7 +165,8 @@ extension SlaveSession {
         return tables
     }
 
-    func enterPipeline() throws(ReplayError) {
+    func enterPipeline(servicing master: Connection? = nil) throws(ReplayError) {
+        try finishCopyInFlight(servicing: master)
         guard !connection.isInPipelineMode else { return }
         do throws(PostgresError) {
             try connection.enterPipelineMode()
@@ -330,8 +346,31 @@ extension SlaveSession {
         try sent.get()
     }
 
-    /// Sends `changes[indices]` (inserts into one table, one column set) by COPY.
-    private func copy(_ changes: [Change], _ indices: [Int], into table: SlaveTable) throws(ReplayError) {
+    /// Reads the result of the COPY in flight, if any; a failure names the
+    /// change on the line the server reports.
+    func finishCopyInFlight(servicing master: Connection?) throws(ReplayError) {
+        guard let copy = copyInFlight else { return }
+        copyInFlight = nil
+        do throws(PostgresError) {
+            try connection.waitForResult(servicing: master)
+            let result = try connection.finishCopy(statement: copy.statement)
+            if let rows = result.affectedRows, rows != copy.indices.count {
+                throw PostgresError(kind: .unexpectedResult, message: "COPY stored \(rows) rows of \(copy.indices.count)")
+            }
+        } catch {
+            // The server names the failing data line in the error's context.
+            let line = CopyText.lineNumber(inContext: error.context) ?? 1
+            let index = copy.indices[min(max(line, 1), copy.indices.count) - 1]
+            throw ReplayError(change: copy.changes[index].location, slave: error)
+        }
+    }
+
+    /// Sends `changes[indices]` (inserts into one table, one column set) by
+    /// COPY, and ends it without waiting: `finishCopyInFlight` reads its
+    /// result before the slave connection's next command.
+    private func copy(_ changes: [Change], _ indices: [Int], into table: SlaveTable,
+                      servicing master: Connection?) throws(ReplayError) {
+        try finishCopyInFlight(servicing: master)
         let first = changes[indices[0]]
         let key = StatementKey(table: first.table, kind: .insert,
                                dataNames: first.data.map(StatementBuilder.names) ?? [], keyNames: [])
@@ -345,11 +384,22 @@ extension SlaveSession {
         do throws(PostgresError) {
             try connection.beginCopy(sql)
             copyBuffer.removeAll(keepingCapacity: true)
+            // Usually every column of the row is copied, in its order.
+            let everyColumn = shape.dataIndices == Array(0..<(first.data?.count ?? 0))
             for index in indices {
                 guard let data = changes[index].data else { continue }
-                for (position, column) in shape.dataIndices.enumerated() {
-                    if position > 0 { copyBuffer.append(CopyText.columnSeparator) }
-                    data.withUnsafeValueBytes(at: column) { CopyText.appendValue($0, to: &copyBuffer) }
+                if everyColumn {
+                    var separator = false
+                    data.forEachValueBytes { value in
+                        if separator { copyBuffer.append(CopyText.columnSeparator) }
+                        separator = true
+                        CopyText.appendValue(value, to: &copyBuffer)
+                    }
+                } else {
+                    for (position, column) in shape.dataIndices.enumerated() {
+                        if position > 0 { copyBuffer.append(CopyText.columnSeparator) }
+                        data.withUnsafeValueBytes(at: column) { CopyText.appendValue($0, to: &copyBuffer) }
+                    }
                 }
                 copyBuffer.append(CopyText.rowEnd)
                 if copyBuffer.count >= settings.copyPieceBytes {
@@ -357,10 +407,8 @@ extension SlaveSession {
                 }
             }
             try sendCopyBuffer()
-            let result = try connection.endCopy(statement: sql)
-            if let rows = result.affectedRows, rows != indices.count {
-                throw PostgresError(kind: .unexpectedResult, message: "COPY stored \(rows) rows of \(indices.count)")
-            }
+            try connection.sendCopyEnd()
+            copyInFlight = CopyInFlight(statement: sql, changes: changes, indices: indices)
         } catch {
             // The server names the failing data line in the error's context.
             let line = CopyText.lineNumber(inContext: error.context) ?? 1

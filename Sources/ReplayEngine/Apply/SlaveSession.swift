@@ -15,6 +15,9 @@ final class SlaveSession {
     var statements: [StatementKey: PreparedStatement] = [:]
     var parameters = ParameterBuffer()
     var copyBuffer: [UInt8] = []
+    /// A COPY whose end is sent and whose result is still to be read (the
+    /// slave stores its last rows while the next chunk is read and planned).
+    var copyInFlight: CopyInFlight?
     /// Statements in the pipeline whose results are not read yet.
     var pending: [PendingResult] = []
     var pendingRows = 0
@@ -121,6 +124,10 @@ final class SlaveSession {
 
     /// Rolls back the batch's transaction, if one is open.
     func rollback() {
+        if copyInFlight != nil {
+            copyInFlight = nil
+            _ = try? connection.finishCopy(statement: nil)
+        }
         pending.removeAll()
         pendingRows = 0
         pendingBytes = 0

@@ -94,28 +94,6 @@ public enum QueueCleaner {
         return false
     }
 
-    /// Summarises the block ranges of the queue's BRIN indexes that filled
-    /// since the last summary. Until a range is summarised every query reads
-    /// it; autovacuum summarises them too (autosummarize), but only on its
-    /// own schedule, and a queue that grows fast while a slave is away
-    /// would meanwhile be read whole by every batch of the slaves that keep
-    /// up. It takes the lock VACUUM takes: rather than wait for a running
-    /// (auto)vacuum, and so make it cancel itself, it gives up at once.
-    static func summarizeNewRanges(on connection: Connection, logger: Logger) {
-        do throws(PostgresError) {
-            _ = try connection.executeScript(#"""
-                BEGIN;
-                SET LOCAL lock_timeout = '20ms';
-                SELECT brin_summarize_new_values('"Pending_XID_idx"'::regclass),
-                       brin_summarize_new_values('"PendingData_SeqId_idx"'::regclass);
-                COMMIT
-                """#)
-        } catch {
-            logger.debug("summarising the queue's new block ranges not possible now: \(error)")
-            _ = try? connection.executeScript("ROLLBACK")
-        }
-    }
-
     /// Deletes in rounds until nothing is left to delete, or after
     /// `maximumStatements` rounds; returns the number of changes deleted.
     static func clean(on connection: Connection, maximumStatements: Int? = nil, logger: Logger) throws(ReplayError) -> Int {
@@ -155,7 +133,7 @@ public enum QueueCleaner {
             if total > 0 {
                 logger.info("deleted applied changes from the queue", metadata: [LogKey.changes: "\(total)"])
             }
-            summarizeNewRanges(on: connection, logger: logger)
+            QueueIndexes.summarizeNewRanges(on: connection, logger: logger)
             return total
         } catch {
             throw HostRegistry.setupError(error)

@@ -70,13 +70,6 @@ public enum ApplyPlanner {
     /// True when both rows have the same column names in the same order.
     static func sameColumns(_ a: PendingRow?, _ b: PendingRow?) -> Bool {
         guard let a, let b else { return a == nil && b == nil }
-        guard a.count == b.count else { return false }
-        for index in 0..<a.count {
-            let equal = a.withUnsafeNameBytes(at: index) { left in
-                b.withUnsafeNameBytes(at: index) { right in left.elementsEqual(right) }
-            }
-            if !equal { return false }
-        }
-        return true
+        return a.hasSameColumnNames(as: b)
     }
 }

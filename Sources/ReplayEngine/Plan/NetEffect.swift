@@ -65,15 +65,27 @@ extension ApplyPlanner {
         _ stretch: ArraySlice<Change>, traits: [String: TableTraits], copyThreshold: Int, setThreshold: Int,
         into planned: inout [Change], steps: inout [ApplyStep]
     ) {
+        // Changes come in runs of one table: the dictionary is asked only
+        // where a run starts.
         var tables: [String] = []
-        var byTable: [String: [Int]] = [:]
+        var groups: [[Int]] = []
+        var positions: [String: Int] = [:]
+        var current = -1
         for index in stretch.indices {
             let table = stretch[index].table
-            if byTable[table] == nil { tables.append(table) }
-            byTable[table, default: []].append(index)
+            if current < 0 || tables[current] != table {
+                if let known = positions[table] {
+                    current = known
+                } else {
+                    current = tables.count
+                    positions[table] = current
+                    tables.append(table)
+                    groups.append([])
+                }
+            }
+            groups[current].append(index)
         }
-        for table in tables {
-            let indices = byTable[table] ?? []
+        for (table, indices) in zip(tables, groups) {
             if let trait = traits[table], trait.reorderable,
                let folded = fold(stretch, indices, primaryKey: trait.primaryKey) {
                 emitWaves(folded, setThreshold: setThreshold, copyThreshold: copyThreshold,

@@ -83,6 +83,16 @@ final class QueueReader {
         ORDER BY "SeqId", "IsKey"
         """
 
+    /// The batch transaction's plans: the queue's statistics lag its growth
+    /// (a catch-up reads rows written since autovacuum last looked), and on
+    /// them the planner costs a sequential scan of all "PendingData" below a
+    /// BRIN bitmap scan of one chunk's block ranges; each chunk then read the
+    /// whole table. Parallel workers would only add their start-up to
+    /// queries that read a few thousand rows.
+    static let planSettings = """
+        SELECT set_config('enable_seqscan', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)
+        """
+
     static let sequenceQuery = """
         SELECT n.nspname, c.relname, pg_sequence_last_value(c.oid)
         FROM "MirroredSequence" m
@@ -106,6 +116,9 @@ final class QueueReader {
             let list = ArrayLiteral.text(previous.map(\.text))
             cursor = (Self.sharedCursorQuery, [String(previous.map(\.xmin).min() ?? 0), list])
         }
+        // Each chunk's "PendingData" rows are found through the BRIN index,
+        // which returns every block range not yet summarised.
+        QueueIndexes.summarizeNewRanges(on: connection, logger: logger)
         let snapshotText: String
         let sequences: [SequenceValue]
         let size = min(limit, fetchSize)
@@ -115,13 +128,14 @@ final class QueueReader {
                 ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
                 ("SELECT pg_current_snapshot()::text", []),
                 (Self.sequenceQuery, []),
+                (Self.planSettings, []),
                 cursor,
                 ("FETCH FORWARD \(size) FROM dbmirror_batch", []),
             ])
             for result in results { _ = try result.get() }
             snapshotText = try results[1].get().scalar ?? ""
             sequences = Self.sequences(in: try results[2].get())
-            let first = try results[4].get()
+            let first = try results[5].get()
             exhausted = first.rowCount < size
             ahead = first
         } catch {
@@ -207,6 +221,7 @@ final class QueueReader {
         var changes: [Change] = []
         changes.reserveCapacity(chunk.rowCount)
         var next = 0
+        var table = ""
         for row in 0..<chunk.rowCount {
             // An unreadable SeqId takes no rows; `change` reports it.
             let seqID = chunk.int64(row: row, column: 0) ?? .min
@@ -222,9 +237,20 @@ final class QueueReader {
                 }
                 next += 1
             }
-            changes.append(try change(in: chunk, row: row, rows: rows, keyRow: keyRow, dataRow: dataRow))
+            table = tableName(in: chunk, row: row, previous: table)
+            changes.append(try change(in: chunk, row: row, table: table, rows: rows, keyRow: keyRow, dataRow: dataRow))
         }
         return changes
+    }
+
+    /// Row `row`'s "TableName": `previous` itself when it is the same name
+    /// (runs of one table are the rule), so that a chunk's changes share
+    /// one String per table and compare and hash it cheaply.
+    private static func tableName(in chunk: QueryResult, row: Int, previous: String) -> String {
+        chunk.withValueBytes(row: row, column: 2) { bytes in
+            guard let bytes else { return "" }
+            return previous.utf8.elementsEqual(bytes) ? previous : String(decoding: bytes, as: UTF8.self)
+        }
     }
 
     /// Ends the master transaction (it only read).
@@ -258,18 +284,20 @@ final class QueueReader {
 
     /// Decodes row `row` of a chunk's "Pending" rows, with its key and data
     /// rows (rows `keyRow` and `dataRow` of `rows`), into a `Change`.
-    static func change(in result: QueryResult, row: Int, rows: QueryResult, keyRow: Int?, dataRow: Int?) throws(ReplayError) -> Change {
-        let seqText = result.string(row: row, column: 0) ?? ""
-        let xidText = result.string(row: row, column: 1) ?? ""
-        let table = result.string(row: row, column: 2) ?? ""
-        let opText = result.string(row: row, column: 3) ?? ""
-        guard let seqID = Int64(seqText), let xid = UInt64(xidText) else {
+    /// `table` is its "TableName", read by the caller (see `changes`).
+    static func change(in result: QueryResult, row: Int, table: String, rows: QueryResult, keyRow: Int?, dataRow: Int?) throws(ReplayError) -> Change {
+        guard let seqID = result.int64(row: row, column: 0), let xid = result.int64(row: row, column: 1).flatMap(UInt64.init(exactly:)) else {
+            let seqText = result.string(row: row, column: 0) ?? ""
+            let xidText = result.string(row: row, column: 1) ?? ""
             throw ReplayError(.master, "the queue returned an unreadable SeqId '\(seqText)' or XID '\(xidText)'")
         }
-        let position = ChangeLocation(seqID: seqID, xid: xid, table: table, operation: "op '\(opText)'", key: nil)
-        guard opText.count == 1, let operation = ChangeOperation(rawValue: Character(opText)) else {
+        let opByte = result.withValueBytes(row: row, column: 3) { $0?.count == 1 ? $0?.first : nil }
+        guard let opByte, let operation = ChangeOperation(rawValue: Character(Unicode.Scalar(opByte))) else {
+            let opText = result.string(row: row, column: 3) ?? ""
+            let position = ChangeLocation(seqID: seqID, xid: xid, table: table, operation: "op '\(opText)'", key: nil)
             throw ReplayError(.change, "unknown operation '\(opText)' in the queue", change: position)
         }
+        let position = ChangeLocation(seqID: seqID, xid: xid, table: table, operation: operation.description, key: nil)
         func decode(_ row: Int?, _ what: String) throws(ReplayError) -> PendingRow? {
             guard let row else { return nil }
             do throws(PendingDecodingError) {
