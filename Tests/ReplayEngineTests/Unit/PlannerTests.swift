@@ -176,7 +176,7 @@ struct PlannerTests {
                             key: row([("id", "5")]), data: row([("id", "5"), ("v", "x"), ("g", "1")]))
         let t = table()
         let statement = try StatementBuilder.build(StatementBuilder.setKey(for: change, table: t), table: t, name: "s")
-        #expect(statement.sql.hasPrefix(#"UPDATE "public"."t" AS t SET "v" = v.c1::text, "g" = v.c2::integer FROM unnest($1::text[], $2::text[], $3::text[])"#),
+        #expect(statement.sql.hasPrefix(#"UPDATE "public"."t" AS t SET "v" = v.c1::text, "g" = v.c2::integer FROM (SELECT u.c1, u.c2, u.k1::integer AS k1, u.ord FROM unnest($1::text[], $2::text[], $3::text[])"#),
                 "\(statement.sql)")
         #expect(statement.dataIndices == [1, 2] && statement.keyIndices == [0])
         var parameters = LibPQ.ParameterBuffer()

@@ -73,14 +73,17 @@ struct SetStatementTests {
         #expect(literal([#"q"uote"#, #"back\slash"#, "{,}", "new\nline"]) == "{\"q\\\"uote\",\"back\\\\slash\",\"{,}\",\"new\nline\"}")
     }
 
-    @Test("set statements cast text arrays to the column types and return positions")
+    @Test("set statements cast text arrays to the column types, match rows in key order and return positions")
     func text() {
         let columns = [(#""v""#, #""pg_catalog"."varchar""#)]
         let key = [(#""id""#, #""pg_catalog"."int4""#)]
         #expect(StatementText.updateSet(table: "T", set: columns, key: key)
-                == #"UPDATE T AS t SET "v" = v.c1::"pg_catalog"."varchar" FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS v(c1, k1, ord) WHERE t."id" = v.k1::"pg_catalog"."int4" RETURNING v.ord"#)
+                == #"UPDATE T AS t SET "v" = v.c1::"pg_catalog"."varchar" FROM (SELECT u.c1, u.k1::"pg_catalog"."int4" AS k1, u.ord FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(c1, k1, ord) ORDER BY 2) AS v WHERE t."id" = v.k1 RETURNING v.ord"#)
         #expect(StatementText.deleteSet(table: "T", key: key)
-                == #"DELETE FROM T AS t USING unnest($1::text[]) WITH ORDINALITY AS v(k1, ord) WHERE t."id" = v.k1::"pg_catalog"."int4" RETURNING v.ord"#)
+                == #"DELETE FROM T AS t USING (SELECT u.k1::"pg_catalog"."int4" AS k1, u.ord FROM unnest($1::text[]) WITH ORDINALITY AS u(k1, ord) ORDER BY 1) AS v WHERE t."id" = v.k1 RETURNING v.ord"#)
+        let pair = [(#""a""#, "integer"), (#""b""#, "text")]
+        #expect(StatementText.deleteSet(table: "T", key: pair)
+                == #"DELETE FROM T AS t USING (SELECT u.k1::integer AS k1, u.k2::text AS k2, u.ord FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k1, k2, ord) ORDER BY 1, 2) AS v WHERE t."a" = v.k1 AND t."b" = v.k2 RETURNING v.ord"#)
         #expect(StatementText.insertSet(table: "T", columns: key + columns, overridingSystemValue: true)
                 == #"INSERT INTO T ("id", "v") OVERRIDING SYSTEM VALUE SELECT v.c1::"pg_catalog"."int4", v.c2::"pg_catalog"."varchar" FROM unnest($1::text[], $2::text[]) AS v(c1, c2)"#)
     }
