@@ -16,6 +16,10 @@ public enum ApplyStep: Sendable, Equatable {
     case updateSet([Int])
     /// Deletes of distinct rows of one table: one DELETE … USING unnest.
     case deleteSet([Int])
+
+    var isCopy: Bool {
+        if case .copy = self { true } else { false }
+    }
 }
 
 /// The changes to apply (possibly folded: see `NetEffect`) and how.

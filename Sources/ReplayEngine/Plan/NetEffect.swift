@@ -60,7 +60,8 @@ extension ApplyPlanner {
         return ApplyPlan(changes: planned, steps: steps)
     }
 
-    /// Plans a stretch without truncates, table by table.
+    /// Plans a stretch without truncates, table by table (the tables' steps
+    /// may come in another order than the tables' first changes).
     private static func planStretch(
         _ stretch: ArraySlice<Change>, traits: [String: TableTraits], copyThreshold: Int, setThreshold: Int,
         into planned: inout [Change], steps: inout [ApplyStep]
@@ -85,18 +86,30 @@ extension ApplyPlanner {
             }
             groups[current].append(index)
         }
+        // Tables commute here, so those with a COPY go first: a COPY leaves
+        // the pipeline, which waits for every statement sent before it,
+        // while statements sent after it keep the slave busy as the
+        // replayer reads and plans the next chunk.
+        var withCopy: [ApplyStep] = []
+        var others: [ApplyStep] = []
         for (table, indices) in zip(tables, groups) {
+            var tableSteps: [ApplyStep] = []
             if let trait = traits[table], trait.reorderable,
                let folded = fold(stretch, indices, primaryKey: trait.primaryKey) {
                 emitWaves(folded, setThreshold: setThreshold, copyThreshold: copyThreshold,
-                          into: &planned, steps: &steps)
+                          into: &planned, steps: &tableSteps)
             } else {
                 let base = planned.count
                 planned.append(contentsOf: indices.map { stretch[$0] })
-                steps.append(contentsOf: Self.steps(for: planned, indices: Array(base..<planned.count),
-                                                    copyThreshold: copyThreshold))
+                tableSteps = Self.steps(for: planned, indices: Array(base..<planned.count), copyThreshold: copyThreshold)
+            }
+            if tableSteps.contains(where: \.isCopy) {
+                withCopy += tableSteps
+            } else {
+                others += tableSteps
             }
         }
+        steps += withCopy + others
     }
 
     /// One row's net change after folding, and its wave.
