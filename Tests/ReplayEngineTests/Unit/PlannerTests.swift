@@ -114,6 +114,19 @@ struct PlannerTests {
         ])
     }
 
+    @Test("net effect puts the tables with a COPY first: statements sent after it keep the slave busy")
+    func copyTablesFirst() {
+        let changes = [update(1, "public.a", id: "1", v: "x"), update(2, "public.a", id: "2", v: "y")]
+            + (3...6).map { insertRow(Int64($0), "public.h", id: "\($0)", v: "h") }
+            + [update(7, "public.a", id: "3", v: "z")]
+        let traits = ["public.a": reorderable, "public.h": reorderable]
+        let plan = ApplyPlanner.netEffect(changes, traits: traits, copyThreshold: 3)
+        #expect(describe(plan) == [
+            "copy insert#3 public.h 3=h, insert#4 public.h 4=h, insert#5 public.h 5=h, insert#6 public.h 6=h",
+            "updateSet update#1 public.a 1=x, update#2 public.a 2=y, update#7 public.a 3=z",
+        ])
+    }
+
     @Test("a key-changing update keeps its table in master order")
     func keyChange() {
         let changes = [
