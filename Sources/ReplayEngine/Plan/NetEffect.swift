@@ -130,24 +130,32 @@ extension ApplyPlanner {
             // replayed change by change, which names it.)
             return indices.map { Folded(change: stretch[$0], wave: 0) }
         }
-        var entries: [Change?] = []
-        var latest: [[String?]: Int] = [:]
+        // Per row: its latest entry, and how many of its entries are left
+        // (the next entry's wave). Only the latest entry of a row is ever
+        // merged or dropped, so an entry's wave is the count of that row's
+        // entries before it, fixed when it is appended.
+        var entries: [Folded?] = []
+        entries.reserveCapacity(indices.count)
+        var rows: [RowKey: (latest: Int?, count: Int)] = [:]
+        rows.reserveCapacity(indices.count)
+        var keys = RowKeyReader(primaryKey: primaryKey)
         for index in indices {
             let change = stretch[index]
-            guard let key = rowKey(change, primaryKey: primaryKey) else { return nil }
+            guard let key = keys.key(of: change) else { return nil }
             if change.operation == .update, !keepsKey(change, primaryKey: primaryKey) { return nil }
-            if let at = latest[key], let previous = entries[at] {
-                switch (previous.operation, change.operation) {
+            let row = rows[key]
+            if let at = row?.latest, let previous = entries[at] {
+                switch (previous.change.operation, change.operation) {
                 case (.insert, .update), (.update, .update):
-                    entries[at]?.data = change.data
+                    entries[at]?.change.data = change.data
                     continue
                 case (.update, .delete):
-                    entries[at]?.operation = .delete
-                    entries[at]?.data = nil
+                    entries[at]?.change.operation = .delete
+                    entries[at]?.change.data = nil
                     continue
                 case (.insert, .delete):
                     entries[at] = nil
-                    latest[key] = nil
+                    rows[key] = (nil, (row?.count ?? 1) - 1)
                     continue
                 default:
                     // delete then insert, or a sequence that fails on the
@@ -155,20 +163,11 @@ extension ApplyPlanner {
                     break
                 }
             }
-            latest[key] = entries.count
-            entries.append(change)
+            let wave = row?.count ?? 0
+            rows[key] = (entries.count, wave + 1)
+            entries.append(Folded(change: change, wave: wave))
         }
-        var waveOfKey: [[String?]: Int] = [:]
-        var folded: [Folded] = []
-        folded.reserveCapacity(entries.count)
-        for case let change? in entries {
-            // Keys were readable above.
-            let key = rowKey(change, primaryKey: primaryKey) ?? []
-            let wave = waveOfKey[key, default: 0]
-            waveOfKey[key] = wave + 1
-            folded.append(Folded(change: change, wave: wave))
-        }
-        return folded
+        return entries.compactMap { $0 }
     }
 
     /// Emits folded changes wave by wave; within a wave (distinct rows), one
@@ -210,21 +209,6 @@ extension ApplyPlanner {
     /// Same operation and the same column names in both rows.
     private static func sameShape(_ a: Change, _ b: Change) -> Bool {
         a.operation == b.operation && sameColumns(a.data, b.data) && sameColumns(a.key, b.key)
-    }
-
-    /// The primary-key values of the row a change touches (in `primaryKey`
-    /// order): from the old key of an update or delete, from the new row of an insert.
-    static func rowKey(_ change: Change, primaryKey: [String]) -> [String?]? {
-        guard let row = change.operation == .insert ? change.data : change.key else { return nil }
-        var key: [String?] = []
-        key.reserveCapacity(primaryKey.count)
-        for name in primaryKey {
-            guard let index = row.index(ofColumnNamed: name) else { return nil }
-            key.append(row.value(at: index))
-        }
-        // The rows must name exactly the key columns, or the key is not ours.
-        if change.operation != .insert && row.count != primaryKey.count { return nil }
-        return key
     }
 
     /// True when an update's new row has the same key values as its old key.
