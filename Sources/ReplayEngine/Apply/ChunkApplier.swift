@@ -31,6 +31,14 @@ struct PendingResult {
     var changes: [Change] = []
 }
 
+/// A sync point in the slave's pipeline: how many of the pending results,
+/// rows and bytes (counted from the oldest) it closes.
+struct SyncMark {
+    var results: Int
+    var rows: Int
+    var bytes: Int
+}
+
 /// A COPY ended but not yet confirmed, with what maps its failure to a change.
 struct CopyInFlight {
     var statement: String
@@ -97,12 +105,18 @@ extension SlaveSession {
                 pendingRows += indices.count
                 pendingBytes += indices.reduce(0) { $0 + planned[$1].encodedSize }
             }
-            if pending.count >= settings.statementsPerSync || pendingRows >= settings.rowsPerSync
-                || pendingBytes >= settings.bytesPerSync {
-                try sync(servicing: master)
+            if overPipelineLimits {
+                // Read the oldest chunks' results; the newest stay in flight,
+                // so the slave has work while this one waits.
+                while overPipelineLimits, syncMarks.count > 1 {
+                    try readOldestGroup(servicing: master)
+                }
+                if overPipelineLimits { try sync(servicing: master) }
             }
         }
-        if !keepPipelineOpen {
+        if keepPipelineOpen {
+            try markSync()
+        } else {
             try sync(servicing: master)
             try leavePipeline()
             try finishCopyInFlight(servicing: master)
@@ -248,16 +262,45 @@ extension SlaveSession {
         }
     }
 
+    private var overPipelineLimits: Bool {
+        pending.count >= settings.statementsPerSync || pendingRows >= settings.rowsPerSync
+            || pendingBytes >= settings.bytesPerSync
+    }
+
+    /// Sends a sync point behind the statements sent since the last one,
+    /// without waiting.
+    func markSync() throws(ReplayError) {
+        guard pending.count > (syncMarks.last?.results ?? 0) else { return }
+        do throws(PostgresError) {
+            try connection.pipelineSync()
+        } catch {
+            throw ReplayError(slave: error)
+        }
+        syncMarks.append(SyncMark(results: pending.count, rows: pendingRows, bytes: pendingBytes))
+    }
+
     /// Syncs the pipeline and checks every pending result; returns the WAL
     /// position if one was asked for.
     @discardableResult
     func sync(servicing master: Connection?) throws(ReplayError) -> String? {
-        guard !pending.isEmpty else { return nil }
+        try markSync()
+        var position: String?
+        while !syncMarks.isEmpty {
+            if let read = try readOldestGroup(servicing: master) { position = read }
+        }
+        return position
+    }
+
+    /// Reads and checks the results up to the oldest sync point, and the
+    /// sync itself; returns the WAL position if one was among them. After a
+    /// failure the groups behind it are left unread (the caller rolls back).
+    @discardableResult
+    private func readOldestGroup(servicing master: Connection?) throws(ReplayError) -> String? {
+        let mark = syncMarks.removeFirst()
         var failure: ReplayError?
         var position: String?
         do throws(PostgresError) {
-            try connection.pipelineSync()
-            for item in pending {
+            for item in pending[..<mark.results] {
                 try connection.waitForResult(servicing: master)
                 switch try connection.nextPipelineResult() {
                 case .success(let result):
@@ -273,15 +316,21 @@ extension SlaveSession {
                     throw PostgresError(kind: .unexpectedResult, message: "pipeline sync arrived before every statement's result")
                 }
             }
+            try connection.waitForResult(servicing: master)
             guard case .sync = try connection.nextPipelineResult() else {
                 throw PostgresError(kind: .unexpectedResult, message: "more pipeline results than statements sent")
             }
         } catch {
             throw failure ?? ReplayError(slave: error)
         }
-        pending.removeAll(keepingCapacity: true)
-        pendingRows = 0
-        pendingBytes = 0
+        pending.removeFirst(mark.results)
+        pendingRows -= mark.rows
+        pendingBytes -= mark.bytes
+        for index in syncMarks.indices {
+            syncMarks[index].results -= mark.results
+            syncMarks[index].rows -= mark.rows
+            syncMarks[index].bytes -= mark.bytes
+        }
         if let failure { throw failure }
         return position
     }

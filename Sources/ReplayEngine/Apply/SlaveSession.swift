@@ -23,6 +23,9 @@ final class SlaveSession {
     var pendingRows = 0
     /// Queue bytes of the changes the pending results keep.
     var pendingBytes = 0
+    /// Sync points sent behind `pending`'s statements, oldest first: results
+    /// are read a group at a time, so the newest groups stay in flight.
+    var syncMarks: [SyncMark] = []
     /// The round-trip time to the slave, measured when connecting.
     private(set) var roundTrip: Duration = .zero
     /// True when `session_replication_role = replica` took: the slave's
@@ -131,6 +134,7 @@ final class SlaveSession {
         pending.removeAll()
         pendingRows = 0
         pendingBytes = 0
+        syncMarks.removeAll()
         guard inTransaction else { return }
         inTransaction = false
         if connection.isInPipelineMode {
