@@ -62,14 +62,15 @@ def master_queue_reads(master_db):
 
 
 def master_changes_fetched(master_db):
-    """Changes the replayer fetched from its batch cursors on the master, and the
-    cursors it opened, since the statistics were reset (pg_stat_statements counts the
-    rows of each FETCH)."""
+    """Changes the replayer fetched from its batch cursors on the master, the cursors it
+    opened, and the key and data rows its chunk queries read, since the statistics were
+    reset (pg_stat_statements counts the rows of each statement)."""
     row = pq.run(master_db,
                  "SELECT coalesce(sum(rows) FILTER (WHERE query LIKE 'FETCH %dbmirror_batch%'), 0), "
-                 "coalesce(sum(calls) FILTER (WHERE query LIKE 'DECLARE dbmirror_batch%'), 0) "
+                 "coalesce(sum(calls) FILTER (WHERE query LIKE 'DECLARE dbmirror_batch%'), 0), "
+                 "coalesce(sum(rows) FILTER (WHERE query LIKE 'SELECT \"SeqId\", \"IsKey\", \"Data\" FROM \"PendingData\"%'), 0) "
                  "FROM pg_stat_statements")[0]
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
@@ -345,9 +346,10 @@ def _two_slaves(ctx, r):
     reads = r["reads"]
     changes = r["w"].changes + 1  # and the marker
     if 1 in reads and 2 in reads:
-        (fetched1, cursors1), (fetched2, cursors2) = reads[1], reads[2]
+        (fetched1, cursors1, rows1), (fetched2, cursors2, rows2) = reads[1], reads[2]
         k = (fetched2 - fetched1) / changes
         how = "once per slave" if k > 0.8 else ("once for all slaves" if k < 0.2 else "partly shared")
-        t.row("3 two slaves", f"master queue reads: changes fetched from batch cursors, 2 slaves vs 1 ({changes:,} changes)",
-              f"{fetched2:,} in {cursors2:,} cursor(s) (2 slaves)", f"{fetched1:,} in {cursors1:,} cursor(s) (1 slave)", None,
+        t.row("3 two slaves", f"master queue reads: changes fetched from batch cursors (and key/data rows read for them), 2 slaves vs 1 ({changes:,} changes)",
+              f"{fetched2:,} in {cursors2:,} cursor(s), {rows2:,} rows (2 slaves)",
+              f"{fetched1:,} in {cursors1:,} cursor(s), {rows1:,} rows (1 slave)", None,
               "", f"{k:.2f} extra fetches per change: master read {how}")

@@ -5,25 +5,51 @@ import Logging
 enum QueueIndexes {
     /// Summarises the block ranges of the queue's BRIN indexes that filled
     /// since the last summary. Until a range is summarised every index scan
-    /// returns it: autovacuum summarises them too (autosummarize), but on its
-    /// own schedule, and meanwhile each chunk of a batch would read every
-    /// block written since. Called before each batch is read and after each
-    /// cleanup. It takes the lock VACUUM takes: rather than wait for a
-    /// running (auto)vacuum, and so make it cancel itself, it gives up at
-    /// once. It needs the queue's owner (or a superuser); without, it fails
-    /// quietly and the ranges wait for autovacuum.
-    static func summarizeNewRanges(on connection: Connection, logger: Logger) {
+    /// returns it: autovacuum summarises them too (autosummarize, and at the
+    /// end of each vacuum), but on its own schedule, and meanwhile each chunk
+    /// of a batch would read every block written since. Called before each
+    /// batch is read and after each cleanup. It takes the lock VACUUM takes:
+    /// rather than wait for a running (auto)vacuum, it gives up at once,
+    /// except before a batch over a large queue (`waitIfLarge`), where every
+    /// chunk reading an unsummarised tail would cost far more than waiting:
+    /// then it waits up to 10 s (an ordinary autovacuum of the queue is
+    /// cancelled after `deadlock_timeout`; an anti-wraparound one is not,
+    /// and the batch then reads unsummarised). It needs the queue's owner
+    /// (or a superuser); without, it fails quietly and the ranges wait for
+    /// autovacuum.
+    static func summarizeNewRanges(on connection: Connection, waitIfLarge: Bool = false, logger: Logger) {
+        if summarize(on: connection, waiting: .noLonger, logger: logger) || !waitIfLarge { return }
+        let size = (try? connection.execute(#"SELECT pg_relation_size('"PendingData"')"#))?.scalar.flatMap { Int($0) } ?? 0
+        guard size >= largeQueueBytes else { return }
+        logger.info("waiting for the queue's new BRIN ranges to be summarised: a vacuum holds the queue", metadata: [
+            "queue_bytes": "\(size)"])
+        _ = summarize(on: connection, waiting: .forAVacuum, logger: logger)
+    }
+
+    /// A "PendingData" this large read whole by every chunk of a batch would
+    /// make a catch-up quadratic.
+    static let largeQueueBytes = 64 << 20
+
+    /// How long to wait for the queue's lock: the `lock_timeout` of the summary.
+    private enum Wait: String {
+        case noLonger = "20ms"
+        case forAVacuum = "10s"
+    }
+
+    private static func summarize(on connection: Connection, waiting wait: Wait, logger: Logger) -> Bool {
         do throws(PostgresError) {
             _ = try connection.executeScript(#"""
                 BEGIN;
-                SET LOCAL lock_timeout = '20ms';
+                SET LOCAL lock_timeout = '\#(wait.rawValue)';
                 SELECT brin_summarize_new_values('"Pending_XID_idx"'::regclass),
                        brin_summarize_new_values('"PendingData_SeqId_idx"'::regclass);
                 COMMIT
                 """#)
+            return true
         } catch {
             logger.debug("summarising the queue's new block ranges not possible now: \(error)")
             _ = try? connection.executeScript("ROLLBACK")
+            return false
         }
     }
 }

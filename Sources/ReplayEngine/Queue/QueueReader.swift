@@ -118,7 +118,7 @@ final class QueueReader {
         }
         // Each chunk's "PendingData" rows are found through the BRIN index,
         // which returns every block range not yet summarised.
-        QueueIndexes.summarizeNewRanges(on: connection, logger: logger)
+        QueueIndexes.summarizeNewRanges(on: connection, waitIfLarge: true, logger: logger)
         let snapshotText: String
         let sequences: [SequenceValue]
         let size = min(limit, fetchSize)
