@@ -178,7 +178,7 @@ enum StatementBuilder {
             var key = StatementKey(table: change.table, kind: .update, dataNames: dataNames, keyNames: keyNames)
             guard table.hasIdentityAlways, let data = change.data, let old = change.key else { return key }
             for (index, name) in dataNames.enumerated() where table.columns[name]?.identityAlways == true {
-                if let keyIndex = keyNames.firstIndex(of: name), sameValue(data, index, old, keyIndex) {
+                if let keyIndex = keyNames.firstIndex(of: name), data.hasSameValue(at: index, as: old, at: keyIndex) {
                     key.skipped.append(index)
                 } else {
                     key.kind = .replace
@@ -192,17 +192,5 @@ enum StatementBuilder {
 
     static func names(_ row: PendingRow) -> [String] {
         (0..<row.count).map { row.name(at: $0) }
-    }
-
-    private static func sameValue(_ a: PendingRow, _ i: Int, _ b: PendingRow, _ j: Int) -> Bool {
-        a.withUnsafeValueBytes(at: i) { left in
-            b.withUnsafeValueBytes(at: j) { right in
-                switch (left, right) {
-                case (nil, nil): true
-                case let (l?, r?): l.elementsEqual(r)
-                default: false
-                }
-            }
-        }
     }
 }

@@ -215,17 +215,9 @@ extension ApplyPlanner {
     static func keepsKey(_ change: Change, primaryKey: [String]) -> Bool {
         guard let data = change.data, let key = change.key else { return false }
         for name in primaryKey {
-            guard let new = data.index(ofColumnNamed: name), let old = key.index(ofColumnNamed: name) else { return false }
-            let equal = data.withUnsafeValueBytes(at: new) { left in
-                key.withUnsafeValueBytes(at: old) { right in
-                    switch (left, right) {
-                    case (nil, nil): true
-                    case let (l?, r?): l.elementsEqual(r)
-                    default: false
-                    }
-                }
-            }
-            if !equal { return false }
+            guard let new = data.index(ofColumnNamed: name), let old = key.index(ofColumnNamed: name),
+                  data.hasSameValue(at: new, as: key, at: old)
+            else { return false }
         }
         return true
     }

@@ -10,17 +10,8 @@ struct RowKey: Hashable {
 
     static func == (a: RowKey, b: RowKey) -> Bool {
         guard a.columns.count == b.columns.count else { return false }
-        for (left, right) in zip(a.columns, b.columns) {
-            let equal = a.row.withUnsafeValueBytes(at: left) { l in
-                b.row.withUnsafeValueBytes(at: right) { r in
-                    switch (l, r) {
-                    case (nil, nil): true
-                    case let (l?, r?): l.elementsEqual(r)
-                    default: false
-                    }
-                }
-            }
-            if !equal { return false }
+        for (left, right) in zip(a.columns, b.columns) where !a.row.hasSameValue(at: left, as: b.row, at: right) {
+            return false
         }
         return true
     }
@@ -69,5 +60,21 @@ struct RowKeyReader {
         }
         if change.operation != .insert && row.count != primaryKey.count { return nil }
         return RowKey(row: row, columns: columns)
+    }
+}
+
+extension PendingRow {
+    /// True when column `index` holds the same value (byte for byte, or
+    /// both NULL) as column `otherIndex` of `other`.
+    func hasSameValue(at index: Int, as other: PendingRow, at otherIndex: Int) -> Bool {
+        withUnsafeValueBytes(at: index) { left in
+            other.withUnsafeValueBytes(at: otherIndex) { right in
+                switch (left, right) {
+                case (nil, nil): true
+                case let (l?, r?): l.elementsEqual(r)
+                default: false
+                }
+            }
+        }
     }
 }
