@@ -93,11 +93,10 @@ extension SlaveSession {
                 pending.append(PendingResult(purpose: .succeed, changes: [planned[indices[0]]]))
                 pendingRows += 1
             case .copy(let indices):
-                try sync(servicing: master)
-                try leavePipeline()
+                try settle(servicing: master)
                 if let table = tables[planned[indices[0]].table] {
                     master?.readAvailableInput()
-                    try copy(planned, indices, into: table, servicing: master)
+                    try copy(planned, indices, into: table)
                 }
             case .insertSet(let indices), .updateSet(let indices), .deleteSet(let indices):
                 try enterPipeline(servicing: master)
@@ -117,9 +116,7 @@ extension SlaveSession {
         if keepPipelineOpen {
             try markSync()
         } else {
-            try sync(servicing: master)
-            try leavePipeline()
-            try finishCopyInFlight(servicing: master)
+            try settle(servicing: master)
         }
     }
 
@@ -139,9 +136,7 @@ extension SlaveSession {
                 : index == statements.count - 1 ? .walPosition : .transaction
             pending.append(PendingResult(purpose: purpose))
         }
-        let position = try sync(servicing: nil)
-        try leavePipeline()
-        return position ?? "0/0"
+        return try settle(servicing: nil) ?? "0/0"
     }
 
     /// The slave's table for every table the chunk names; a missing one is
@@ -155,10 +150,8 @@ extension SlaveSession {
             if !catalog.knows(change.table) && !unknown.contains(change.table) { unknown.append(change.table) }
         }
         if !unknown.isEmpty {
-            // Reading the catalog needs the pipeline empty and closed.
-            try sync(servicing: master)
-            try leavePipeline()
-            try finishCopyInFlight(servicing: master)
+            // Reading the catalog needs an idle connection.
+            try settle(servicing: master)
             do throws(PostgresError) {
                 try catalog.load(unknown, on: connection)
             } catch {
@@ -177,6 +170,17 @@ extension SlaveSession {
             tables[change.table] = table
         }
         return tables
+    }
+
+    /// Reads every outstanding result (the pipeline's, then a COPY in
+    /// flight) and leaves pipeline mode: the connection is idle. Returns the
+    /// WAL position if one was asked for.
+    @discardableResult
+    func settle(servicing master: Connection?) throws(ReplayError) -> String? {
+        let position = try sync(servicing: master)
+        try leavePipeline()
+        try finishCopyInFlight(servicing: master)
+        return position
     }
 
     func enterPipeline(servicing master: Connection? = nil) throws(ReplayError) {
@@ -407,19 +411,22 @@ extension SlaveSession {
                 throw PostgresError(kind: .unexpectedResult, message: "COPY stored \(rows) rows of \(copy.indices.count)")
             }
         } catch {
-            // The server names the failing data line in the error's context.
-            let line = CopyText.lineNumber(inContext: error.context) ?? 1
-            let index = copy.indices[min(max(line, 1), copy.indices.count) - 1]
-            throw ReplayError(change: copy.changes[index].location, slave: error)
+            throw Self.copyFailure(error, changes: copy.changes, indices: copy.indices)
         }
     }
 
+    /// A COPY's failure as the failure of the change on the data line the
+    /// server names in the error's context (the first, if it names none).
+    private static func copyFailure(_ error: PostgresError, changes: [Change], indices: [Int]) -> ReplayError {
+        let line = CopyText.lineNumber(inContext: error.context) ?? 1
+        let index = indices[min(max(line, 1), indices.count) - 1]
+        return ReplayError(change: changes[index].location, slave: error)
+    }
+
     /// Sends `changes[indices]` (inserts into one table, one column set) by
-    /// COPY, and ends it without waiting: `finishCopyInFlight` reads its
-    /// result before the slave connection's next command.
-    private func copy(_ changes: [Change], _ indices: [Int], into table: SlaveTable,
-                      servicing master: Connection?) throws(ReplayError) {
-        try finishCopyInFlight(servicing: master)
+    /// COPY on the idle connection (`settle`), and ends it without waiting:
+    /// `finishCopyInFlight` reads its result before the connection's next command.
+    private func copy(_ changes: [Change], _ indices: [Int], into table: SlaveTable) throws(ReplayError) {
         let first = changes[indices[0]]
         let key = StatementKey(table: first.table, kind: .insert,
                                dataNames: first.data.map(StatementBuilder.names) ?? [], keyNames: [])
@@ -459,10 +466,7 @@ extension SlaveSession {
             try connection.sendCopyEnd()
             copyInFlight = CopyInFlight(statement: sql, changes: changes, indices: indices)
         } catch {
-            // The server names the failing data line in the error's context.
-            let line = CopyText.lineNumber(inContext: error.context) ?? 1
-            let index = indices[min(max(line, 1), indices.count) - 1]
-            throw ReplayError(change: changes[index].location, slave: error)
+            throw Self.copyFailure(error, changes: changes, indices: indices)
         }
     }
 }
