@@ -62,11 +62,12 @@ enum MasterConnection {
     static func open(_ conninfo: String?, logger: Logger) throws(ReplayError) -> Connection {
         do throws(PostgresError) {
             let connection = try Connection(conninfo: conninfo, logger: logger)
-            // The planner overestimates the queue joins by orders of magnitude
-            // (the queue's statistics lag its churn), and JIT-compiling the
-            // batch query then cost up to half its run time.
-            // A batch sorts all its changes by "SeqId": a catch-up's would
-            // spill to disk at the default work_mem. Raised to 64 MB, never
+            // The planner overestimates the queue's row counts by orders of
+            // magnitude (its statistics lag its churn), and JIT-compiling the
+            // batch query then cost up to half its run time (measured when it
+            // joined the whole batch; the cleanup's delete still joins).
+            // A batch sorts all its "Pending" rows by "SeqId": a catch-up's
+            // would spill to disk at the default work_mem. Raised to 64 MB, never
             // lowered: a larger value the DBA gave the session (PGOPTIONS,
             // the conninfo's options, ALTER ROLE) stays.
             _ = try connection.executeScript("""

@@ -183,17 +183,21 @@ final class QueueReader {
             } else {
                 return []
             }
-            adaptFetchSize(to: rows, changes: chunk.rowCount, limit: limit)
-            if !exhausted {
-                let size = min(limit, fetchSize)
-                let following = try connection.execute("FETCH FORWARD \(size) FROM dbmirror_batch")
-                exhausted = following.rowCount < size
-                ahead = following
-            }
         } catch {
             throw ReplayError(master: error)
         }
-        return try Self.changes(chunk, rows: rows)
+        let changes = try Self.changes(chunk, rows: rows)
+        adaptFetchSize(to: changes, limit: limit)
+        guard !exhausted else { return changes }
+        do throws(PostgresError) {
+            let size = min(limit, fetchSize)
+            let following = try connection.execute("FETCH FORWARD \(size) FROM dbmirror_batch")
+            exhausted = following.rowCount < size
+            ahead = following
+        } catch {
+            throw ReplayError(master: error)
+        }
+        return changes
     }
 
     /// True while the batch may have more changes.
@@ -204,14 +208,11 @@ final class QueueReader {
         ParameterBuffer([chunk.string(row: 0, column: 0), chunk.string(row: chunk.rowCount - 1, column: 0)])
     }
 
-    /// Sets the next FETCH's size from the bytes of a chunk's rows.
-    private func adaptFetchSize(to rows: QueryResult, changes: Int, limit: Int) {
-        guard changes > 0 else { return }
-        var bytes = 0
-        for row in 0..<rows.rowCount {
-            bytes += rows.withValueBytes(row: row, column: 2) { $0?.count ?? 0 }
-        }
-        let average = max(1, bytes / changes)
+    /// Sets the next FETCH's size from the queued bytes of a chunk's changes.
+    private func adaptFetchSize(to changes: [Change], limit: Int) {
+        guard !changes.isEmpty else { return }
+        let bytes = changes.reduce(0) { $0 + $1.encodedSize }
+        let average = max(1, bytes / changes.count)
         fetchSize = max(1, min(limit, Self.chunkBytes / average))
     }
 
