@@ -63,14 +63,18 @@ extension SlaveSession {
     ///   pin on one change is thrown with `retryPrecisely`.
     /// - Parameter master: a connection whose input is read while waiting
     ///   for the slave (the master, fetching the next chunk meanwhile).
+    /// - Parameter shared: where the slaves of a shared batch leave the
+    ///   chunk's fast plan for each other.
     func apply(_ changes: [Change], precise: Bool = false, servicing master: Connection? = nil,
-               keepPipelineOpen: Bool = false) throws(ReplayError) {
+               keepPipelineOpen: Bool = false, shared: SharedPlan? = nil) throws(ReplayError) {
         let tables = try resolveTables(changes, servicing: master)
         let plan: ApplyPlan
         if !precise && replicaRole && settings.setBased {
             // Far from the slave, COPY's extra round trips cost more than it saves.
             let copyThreshold = roundTrip > settings.copyRoundTripLimit ? Int.max : settings.copyThreshold
-            plan = ApplyPlanner.netEffect(changes, traits: tables.mapValues(\.traits), copyThreshold: copyThreshold)
+            let traits = tables.mapValues(\.traits)
+            let make = { ApplyPlanner.netEffect(changes, traits: traits, copyThreshold: copyThreshold) }
+            plan = shared?.plan(traits: traits, copyThreshold: copyThreshold, make: make) ?? make()
         } else {
             plan = ApplyPlanner.sequential(changes, copyThreshold: settings.copyThreshold)
         }
@@ -142,13 +146,23 @@ extension SlaveSession {
     /// The slave's table for every table the chunk names; a missing one is
     /// the failure of the first change that names it.
     private func resolveTables(_ changes: [Change], servicing master: Connection?) throws(ReplayError) -> [String: SlaveTable] {
-        // Changes come in runs of one table: look each run up once.
-        var unknown: [String] = []
-        var previous: String?
-        for change in changes where change.table != previous {
-            previous = change.table
-            if !catalog.knows(change.table) && !unknown.contains(change.table) { unknown.append(change.table) }
+        // A chunk names few tables, mostly in runs of one: the distinct names
+        // are collected first (by index: `for change in changes` copied every
+        // change, three reference counts up and down each), then each is
+        // looked up once. The names are shared per chunk (`QueueReader`), so
+        // comparing them is mostly comparing two pointers.
+        var names: [String] = []
+        var last = -1
+        for index in changes.indices {
+            if last >= 0 && changes[index].table == names[last] { continue }
+            if let seen = names.firstIndex(of: changes[index].table) {
+                last = seen
+            } else {
+                names.append(changes[index].table)
+                last = names.count - 1
+            }
         }
+        let unknown = names.filter { !catalog.knows($0) }
         if !unknown.isEmpty {
             // Reading the catalog needs an idle connection.
             try settle(servicing: master)
@@ -160,14 +174,12 @@ extension SlaveSession {
             }
         }
         var tables: [String: SlaveTable] = [:]
-        previous = nil
-        for change in changes where change.table != previous {
-            previous = change.table
-            guard tables[change.table] == nil else { continue }
-            guard let table = catalog.cached(change.table) else {
-                throw ReplayError(.change, "table \(change.table) does not exist on the slave", change: change.location)
+        for name in names {
+            guard let table = catalog.cached(name) else {
+                let first = changes.first { $0.table == name }
+                throw ReplayError(.change, "table \(name) does not exist on the slave", change: first?.location)
             }
-            tables[change.table] = table
+            tables[name] = table
         }
         return tables
     }

@@ -8,6 +8,12 @@ final class HostReplicator {
     let settings: ReplaySettings
     let logger: Logger
     private var master: Connection?
+    /// A second master connection for the queue's upkeep while a batch
+    /// starts (`QueueIndexes.startSummary`); kept only while batches are
+    /// large, so a replayer that keeps up holds one master connection per host.
+    private var upkeep: Connection?
+    /// The size of this session's last batch (nil before the first).
+    private var lastBatchChanges: Int?
     private var slave: SlaveSession?
     private var masterID: String?
     /// The slave's progress as this session last committed it.
@@ -115,7 +121,7 @@ final class HostReplicator {
         let (previous, createRow) = try startingPoint(master: master, slave: slave, masterID: masterID)
 
         let reader = QueueReader(connection: master, logger: logger)
-        let batch = try reader.begin(after: previous, limit: settings.chunkSize)
+        let batch = try reader.begin(after: previous, limit: settings.chunkSize, upkeep: upkeepConnection())
         defer { reader.end() }
         var changes = 0
         var transactions = 0
@@ -161,6 +167,7 @@ final class HostReplicator {
             throw error
         }
         reader.end()
+        lastBatchChanges = changes
         if synchronous {
             try recordIfDurable(assumeDurable: true)
         } else {
@@ -225,6 +232,7 @@ final class HostReplicator {
         unrecorded = nil
         if error.kind == .master || error.postgres?.isConnectionFailure == true {
             master = nil
+            upkeep = nil
         }
     }
 
@@ -232,6 +240,7 @@ final class HostReplicator {
     func close() {
         slave = nil
         master = nil
+        upkeep = nil
     }
 
     private func masterConnection() throws(ReplayError) -> Connection {
@@ -239,6 +248,18 @@ final class HostReplicator {
         let connection = try MasterConnection.open(settings.masterConninfo, logger: logger)
         master = connection
         return connection
+    }
+
+    /// The upkeep connection for the next batch: at the session's first
+    /// batch (a catch-up, likely) and after a batch of a full chunk or more.
+    private func upkeepConnection() -> Connection? {
+        guard lastBatchChanges.map({ $0 >= settings.chunkSize }) ?? true else {
+            upkeep = nil
+            return nil
+        }
+        if let upkeep, upkeep.isOpen { return upkeep }
+        upkeep = QueueIndexes.openUpkeep(settings.masterConninfo, logger: logger)
+        return upkeep
     }
 
     private func slaveSession() throws(ReplayError) -> SlaveSession {

@@ -30,7 +30,7 @@ struct SharedBatch {
 
     /// What the reader hands the members.
     enum Item: Sendable {
-        case chunk([Change])
+        case chunk([Change], SharedPlan)
         /// The batch is complete: commit at this snapshot with these sequence values.
         case end(MasterSnapshot, [SequenceValue])
         /// The master failed; roll back.
@@ -72,8 +72,9 @@ struct SharedBatch {
         defer { feed.finish() }
         do throws(ReplayError) {
             let master = try MasterConnection.open(settings.masterConninfo, logger: logger)
+            let upkeep = QueueIndexes.openUpkeep(settings.masterConninfo, logger: logger)
             let reader = QueueReader(connection: master, logger: logger)
-            let batch = try reader.begin(after: members.map(\.previous), limit: settings.chunkSize)
+            let batch = try reader.begin(after: members.map(\.previous), limit: settings.chunkSize, upkeep: upkeep)
             defer { reader.end() }
             while true {
                 if Task.isCancelled {
@@ -84,7 +85,7 @@ struct SharedBatch {
                 if chunk.isEmpty { break }
                 // The master reads the next chunk while the slaves take this one.
                 if reader.mayHaveMore { try reader.prefetch(limit: settings.chunkSize) }
-                await feed.publish(.chunk(chunk))
+                await feed.publish(.chunk(chunk, SharedPlan()))
             }
             await feed.publish(.end(batch.current, batch.sequences))
         } catch {
@@ -110,11 +111,12 @@ struct SharedBatch {
             try session.begin(masterID: masterID, previous: member.previous, createRow: member.createRow, synchronous: true)
             while let item = await feed.next(consumer: consumer) {
                 switch item {
-                case .chunk(let shared):
-                    // What this slave's own progress already holds is skipped.
+                case .chunk(let shared, let plan):
+                    // What this slave's own progress already holds is skipped;
+                    // the shared plan is only for the whole chunk.
                     let chunk = shared.filter { !member.previous.sees($0.xid) }
                     guard !chunk.isEmpty else { continue }
-                    try session.apply(chunk, keepPipelineOpen: true)
+                    try session.apply(chunk, keepPipelineOpen: true, shared: chunk.count == shared.count ? plan : nil)
                     changes += chunk.count
                     last = chunk.last ?? last
                 case .end(let snapshot, let sequences):

@@ -100,7 +100,7 @@ extension ApplyPlanner {
                           into: &planned, steps: &tableSteps)
             } else {
                 let base = planned.count
-                planned.append(contentsOf: indices.map { stretch[$0] })
+                for index in indices { planned.append(stretch[index]) }
                 tableSteps = Self.steps(for: planned, indices: Array(base..<planned.count), copyThreshold: copyThreshold)
             }
             if tableSteps.contains(where: \.isCopy) {
@@ -118,9 +118,11 @@ extension ApplyPlanner {
         var wave: Int
     }
 
-    /// Folds one table's changes to their net effect per primary key; nil
-    /// when that is not possible (a key changes, or a key cannot be read).
-    private static func fold(_ stretch: ArraySlice<Change>, _ indices: [Int], primaryKey: [String]) -> [Folded]? {
+    /// Folds one table's changes to their net effect per primary key, in
+    /// order (nil entries were folded away); nil when that is not possible
+    /// (a key changes, or a key cannot be read). Changes are read in place
+    /// and copied once, into their entry: a copy costs three reference counts.
+    private static func fold(_ stretch: ArraySlice<Change>, _ indices: [Int], primaryKey: [String]) -> [Folded?]? {
         guard !primaryKey.isEmpty else { return nil }
         if indices.allSatisfy({ stretch[$0].operation == .insert }) {
             // Inserts alone need no folding and no key hashing: on the master
@@ -140,14 +142,14 @@ extension ApplyPlanner {
         rows.reserveCapacity(indices.count)
         var keys = RowKeyReader(primaryKey: primaryKey)
         for index in indices {
-            let change = stretch[index]
-            guard let key = keys.key(of: change) else { return nil }
-            if change.operation == .update, !keepsKey(change, primaryKey: primaryKey) { return nil }
+            guard let key = keys.key(of: stretch[index]) else { return nil }
+            let operation = stretch[index].operation
+            if operation == .update, !keys.newRow(of: stretch[index], keeps: key) { return nil }
             let row = rows[key]
-            if let at = row?.latest, let previous = entries[at] {
-                switch (previous.change.operation, change.operation) {
+            if let at = row?.latest, let previous = entries[at]?.change.operation {
+                switch (previous, operation) {
                 case (.insert, .update), (.update, .update):
-                    entries[at]?.change.data = change.data
+                    entries[at]?.change.data = stretch[index].data
                     continue
                 case (.update, .delete):
                     entries[at]?.change.operation = .delete
@@ -165,24 +167,24 @@ extension ApplyPlanner {
             }
             let wave = row?.count ?? 0
             rows[key] = (entries.count, wave + 1)
-            entries.append(Folded(change: change, wave: wave))
+            entries.append(Folded(change: stretch[index], wave: wave))
         }
-        return entries.compactMap { $0 }
+        return entries
     }
 
     /// Emits folded changes wave by wave; within a wave (distinct rows), one
     /// set-based step per operation and column set.
     private static func emitWaves(
-        _ folded: [Folded], setThreshold: Int, copyThreshold: Int,
+        _ folded: [Folded?], setThreshold: Int, copyThreshold: Int,
         into planned: inout [Change], steps: inout [ApplyStep]
     ) {
-        let waves = (folded.map(\.wave).max() ?? -1) + 1
+        let waves = (folded.lazy.compactMap { $0?.wave }.max() ?? -1) + 1
         for wave in 0..<waves {
             var groups: [[Int]] = []
-            for entry in folded where entry.wave == wave {
+            for index in folded.indices where folded[index]?.wave == wave {
                 let position = planned.count
-                planned.append(entry.change)
-                if let group = groups.firstIndex(where: { sameShape(planned[$0[0]], entry.change) }) {
+                planned.append(folded[index]!.change)
+                if let group = groups.firstIndex(where: { sameShape(planned[$0[0]], planned[position]) }) {
                     groups[group].append(position)
                 } else {
                     groups.append([position])
@@ -209,16 +211,5 @@ extension ApplyPlanner {
     /// Same operation and the same column names in both rows.
     private static func sameShape(_ a: Change, _ b: Change) -> Bool {
         a.operation == b.operation && sameColumns(a.data, b.data) && sameColumns(a.key, b.key)
-    }
-
-    /// True when an update's new row has the same key values as its old key.
-    static func keepsKey(_ change: Change, primaryKey: [String]) -> Bool {
-        guard let data = change.data, let key = change.key else { return false }
-        for name in primaryKey {
-            guard let new = data.index(ofColumnNamed: name), let old = key.index(ofColumnNamed: name),
-                  data.hasSameValue(at: new, as: key, at: old)
-            else { return false }
-        }
-        return true
     }
 }

@@ -31,14 +31,19 @@ struct RowKey: Hashable {
 }
 
 /// Finds the key columns of rows that mostly share one shape: the positions
-/// found for a row are reused for the next row with the same column names.
+/// found for a row are reused for the next row that has the key's names at
+/// the same positions (a check of the key's names only, not a search).
 struct RowKeyReader {
     let primaryKey: [String]
-    private var shape: PendingRow?
-    private var columns: [Int] = []
+    private let keyNames: [[UInt8]]
+    /// Where the key was in the last inserted row or old key read.
+    private var keyColumns: [Int] = []
+    /// Where the key was in the last update's new row.
+    private var newRowColumns: [Int] = []
 
     init(primaryKey: [String]) {
         self.primaryKey = primaryKey
+        keyNames = primaryKey.map { Array($0.utf8) }
     }
 
     /// The key of the row `change` touches: its old key (update, delete) or
@@ -46,20 +51,34 @@ struct RowKeyReader {
     /// key names other columns too (then the key is not ours).
     mutating func key(of change: Change) -> RowKey? {
         guard let row = change.operation == .insert ? change.data : change.key else { return nil }
-        if let shape, shape.hasSameColumnNames(as: row) {
-            // Same names as the last row: same positions.
-        } else {
-            var found: [Int] = []
-            found.reserveCapacity(primaryKey.count)
-            for name in primaryKey {
-                guard let index = row.index(ofColumnNamed: name) else { return nil }
-                found.append(index)
-            }
-            shape = row
-            columns = found
-        }
         if change.operation != .insert && row.count != primaryKey.count { return nil }
-        return RowKey(row: row, columns: columns)
+        guard Self.locate(keyNames, primaryKey, in: row, cached: &keyColumns) else { return nil }
+        return RowKey(row: row, columns: keyColumns)
+    }
+
+    /// True when an update's new row holds the same key values as `key`,
+    /// the key `key(of:)` read from its old key.
+    mutating func newRow(of change: Change, keeps key: RowKey) -> Bool {
+        guard let data = change.data,
+              Self.locate(keyNames, primaryKey, in: data, cached: &newRowColumns)
+        else { return false }
+        return RowKey(row: data, columns: newRowColumns) == key
+    }
+
+    private static func locate(_ names: [[UInt8]], _ primaryKey: [String], in row: PendingRow,
+                               cached columns: inout [Int]) -> Bool {
+        if columns.count == names.count,
+           zip(columns, names).allSatisfy({ row.hasName($1, at: $0) }) {
+            return true
+        }
+        var found: [Int] = []
+        found.reserveCapacity(primaryKey.count)
+        for name in primaryKey {
+            guard let index = row.index(ofColumnNamed: name) else { return false }
+            found.append(index)
+        }
+        columns = found
+        return true
     }
 }
 
@@ -76,5 +95,10 @@ extension PendingRow {
                 }
             }
         }
+    }
+
+    /// True when the column at `index` exists and is called `name` (UTF-8).
+    func hasName(_ name: [UInt8], at index: Int) -> Bool {
+        index < count && withUnsafeNameBytes(at: index) { $0.elementsEqual(name) }
     }
 }

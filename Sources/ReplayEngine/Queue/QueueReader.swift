@@ -61,11 +61,13 @@ final class QueueReader {
 
     /// The cursor over the "Pending" rows that match `condition` (on `p`),
     /// in "SeqId" order. "Pending"'s BRIN index on "XID" (MirrorSetup.sql)
-    /// finds them.
+    /// finds them. The columns are sorted as stored (xid8 and "char" print
+    /// as text anyway): casting them first widened every sorted row, about
+    /// 10 ms more per 160,000 changes.
     static func cursor(selecting condition: String) -> String {
         """
         DECLARE dbmirror_batch NO SCROLL CURSOR FOR
-        SELECT p."SeqId", p."XID"::text, p."TableName", p."Op"::text
+        SELECT p."SeqId", p."XID", p."TableName", p."Op"
         FROM "Pending" p
         WHERE \(condition)
         ORDER BY p."SeqId"
@@ -103,12 +105,14 @@ final class QueueReader {
 
     /// Opens the batch after `previous`: its snapshot, its sequence values,
     /// its cursor and the first chunk's "Pending" rows, in one round trip.
-    func begin(after previous: MasterSnapshot, limit: Int = 5000) throws(ReplayError) -> Batch {
-        try begin(after: [previous], limit: limit)
+    /// With `upkeep` (a second master connection, `QueueIndexes.openUpkeep`),
+    /// the queue's BRIN summary runs there meanwhile.
+    func begin(after previous: MasterSnapshot, limit: Int = 5000, upkeep: Connection? = nil) throws(ReplayError) -> Batch {
+        try begin(after: [previous], limit: limit, upkeep: upkeep)
     }
 
     /// Opens a batch for several slaves, after each of `previous`.
-    func begin(after previous: [MasterSnapshot], limit: Int = 5000) throws(ReplayError) -> Batch {
+    func begin(after previous: [MasterSnapshot], limit: Int = 5000, upkeep: Connection? = nil) throws(ReplayError) -> Batch {
         let cursor: (String, [String?])
         if previous.count == 1, let only = previous.first {
             cursor = (Self.cursorQuery, [only.text])
@@ -117,8 +121,15 @@ final class QueueReader {
             cursor = (Self.sharedCursorQuery, [String(previous.map(\.xmin).min() ?? 0), list])
         }
         // Each chunk's "PendingData" rows are found through the BRIN index,
-        // which returns every block range not yet summarised.
-        QueueIndexes.summarizeNewRanges(on: connection, waitIfLarge: true, logger: logger)
+        // which returns every block range not yet summarised: summarised on
+        // `upkeep` while this connection sorts, else here first.
+        let summarizing = upkeep.map { QueueIndexes.startSummary(on: $0, logger: logger) } ?? false
+        if !summarizing {
+            QueueIndexes.summarizeNewRanges(on: connection, waitIfLarge: true, logger: logger)
+        }
+        defer {
+            if summarizing, let upkeep { QueueIndexes.finishSummary(on: upkeep, logger: logger) }
+        }
         let snapshotText: String
         let sequences: [SequenceValue]
         let size = min(limit, fetchSize)
