@@ -1,6 +1,7 @@
 """The data the scenarios start from (template databases, identical on the
 master and the slaves) and the fixed workloads run on the master."""
 
+import threading
 import time
 
 import processes
@@ -126,6 +127,38 @@ def wait_marker(slave_db, n=1, timeout=1800, poll=0.01):
                 return
             time.sleep(poll)
     raise RuntimeError(f"the slave did not show marker {n} within {timeout} s")
+
+
+class MarkerWatch:
+    """Polls slaves for marker `n` on a thread of its own, from `start()` on; `seconds`
+    is how long after `start()` the last of them showed it (None until then). Catch-up
+    time is "until the slave has everything" for both replication paths: the replayer's
+    own exit comes later (it records the batch on the master and cleans the queue)."""
+
+    def __init__(self, slave_dbs, n=1, timeout=1800, poll=0.01):
+        self.slave_dbs, self.n, self.timeout, self.poll = slave_dbs, n, timeout, poll
+        self.seconds = None
+        self.error = None
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self):
+        self._t0 = time.monotonic()
+        self._thread.start()
+
+    def _watch(self):
+        try:
+            for db in self.slave_dbs:
+                wait_marker(db, self.n, timeout=self.timeout, poll=self.poll)
+            self.seconds = time.monotonic() - self._t0
+        except Exception as error:  # noqa: BLE001 - reported by result()
+            self.error = error
+
+    def result(self, grace=10):
+        """The seconds until every slave showed the marker (waits up to `grace` s more)."""
+        self._thread.join(grace)
+        if self.seconds is None:
+            raise RuntimeError(f"the marker did not show on every slave: {self.error or 'timed out'}")
+        return self.seconds
 
 
 def checksum(db, tables):
