@@ -402,12 +402,12 @@ extension SlaveSession {
         }
     }
 
-    /// Sends and empties `copyBuffer`.
-    private func sendCopyBuffer() throws(PostgresError) {
-        let sent = copyBuffer.withUnsafeBytes { bytes in
+    /// Sends and empties `buffer`.
+    private func sendCopyData(_ buffer: inout [UInt8]) throws(PostgresError) {
+        let sent = buffer.withUnsafeBytes { bytes in
             Result { () throws(PostgresError) in try connection.putCopyData(bytes) }
         }
-        copyBuffer.removeAll(keepingCapacity: true)
+        buffer.removeAll(keepingCapacity: true)
         try sent.get()
     }
 
@@ -451,7 +451,13 @@ extension SlaveSession {
         let sql = StatementText.copy(table: table.quotedName, columns: shape.dataIndices.map { SQLIdentifier.quote(key.dataNames[$0]) })
         do throws(PostgresError) {
             try connection.beginCopy(sql)
-            copyBuffer.removeAll(keepingCapacity: true)
+            // The session's buffer, taken for the loop: appending to a
+            // local variable needs no run-time exclusivity check per value,
+            // as a property of the session (a class) does.
+            var buffer = copyBuffer
+            copyBuffer = []
+            defer { copyBuffer = buffer }
+            buffer.removeAll(keepingCapacity: true)
             // Usually every column of the row is copied, in its order.
             let everyColumn = shape.dataIndices == Array(0..<(first.data?.count ?? 0))
             for index in indices {
@@ -459,22 +465,22 @@ extension SlaveSession {
                 if everyColumn {
                     var separator = false
                     data.forEachValueBytes { value in
-                        if separator { copyBuffer.append(CopyText.columnSeparator) }
+                        if separator { buffer.append(CopyText.columnSeparator) }
                         separator = true
-                        CopyText.appendValue(value, to: &copyBuffer)
+                        CopyText.appendValue(value, to: &buffer)
                     }
                 } else {
                     for (position, column) in shape.dataIndices.enumerated() {
-                        if position > 0 { copyBuffer.append(CopyText.columnSeparator) }
-                        data.withUnsafeValueBytes(at: column) { CopyText.appendValue($0, to: &copyBuffer) }
+                        if position > 0 { buffer.append(CopyText.columnSeparator) }
+                        data.withUnsafeValueBytes(at: column) { CopyText.appendValue($0, to: &buffer) }
                     }
                 }
-                copyBuffer.append(CopyText.rowEnd)
-                if copyBuffer.count >= settings.copyPieceBytes {
-                    try sendCopyBuffer()
+                buffer.append(CopyText.rowEnd)
+                if buffer.count >= settings.copyPieceBytes {
+                    try sendCopyData(&buffer)
                 }
             }
-            try sendCopyBuffer()
+            try sendCopyData(&buffer)
             try connection.sendCopyEnd()
             copyInFlight = CopyInFlight(statement: sql, changes: changes, indices: indices)
         } catch {

@@ -10,8 +10,12 @@ enum CopyText {
         }
         var start = value.startIndex
         for index in value.indices {
+            // One comparison for nearly every byte: the four escaped ones
+            // are a backslash and bytes below 14.
+            let byte = value[index]
+            guard byte < 14 || byte == UInt8(ascii: "\\") else { continue }
             let escaped: UInt8
-            switch value[index] {
+            switch byte {
             case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
             case UInt8(ascii: "\t"): escaped = UInt8(ascii: "t")
             case UInt8(ascii: "\n"): escaped = UInt8(ascii: "n")
