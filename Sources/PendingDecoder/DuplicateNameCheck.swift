@@ -32,7 +32,9 @@ struct DuplicateNameCheck {
     private let entries: UnsafeMutableBufferPointer<NameEntry>
     private let slots: UnsafeMutableBufferPointer<Int16>
     private var count = 0
-    private var overflow: Overflow?
+    /// Held unmanaged so that the check (and the scanner holding it) stays a
+    /// trivial type, cheap to move; `release()` frees it.
+    private var overflow: Unmanaged<Overflow>?
 
     /// `entries` must hold `stackCapacity` names and `slots` `stackSlots` slots (a
     /// power of two); both may be uninitialized.
@@ -70,19 +72,16 @@ struct DuplicateNameCheck {
     private mutating func insertWide(start: Int, length: Int) -> Bool {
         let entry = NameEntry(
             start: UInt32(start), length: UInt32(length), fingerprint: nameFingerprint(base, start, length))
-        if var spilled = overflow {
-            overflow = nil
-            defer { overflow = spilled }
-            return spilled.insert(entry, base: base)
+        if let spilled = overflow {
+            return spilled.takeUnretainedValue().insert(entry, base: base)
         }
         if count == Self.pairwiseLimit {
             buildTable()
         }
         if count == Self.stackCapacity {
-            var spilled = Overflow(entries: UnsafeBufferPointer(rebasing: entries[0..<count]))
-            let inserted = spilled.insert(entry, base: base)
-            overflow = spilled
-            return inserted
+            let spilled = Overflow(entries: UnsafeBufferPointer(rebasing: entries[0..<count]))
+            overflow = Unmanaged.passRetained(spilled)
+            return spilled.insert(entry, base: base)
         }
         let mask = Self.stackSlots - 1
         var slot = Int(entry.fingerprint) & mask
@@ -99,6 +98,11 @@ struct DuplicateNameCheck {
             }
             slot = (slot + 1) & mask
         }
+    }
+
+    /// Frees the heap table, if the row needed one.
+    func release() {
+        overflow?.release()
     }
 
     /// Fingerprints the names seen so far and files them in the stack table.
@@ -123,7 +127,7 @@ private func sameName(_ old: NameEntry, _ new: NameEntry, base: UnsafeRawPointer
 }
 
 /// The heap-backed table for rows wider than the stack part holds.
-private struct Overflow {
+private final class Overflow {
     var entries: [NameEntry]
     var slots: [Int32]
 
@@ -133,7 +137,7 @@ private struct Overflow {
         rebuild(slotCount: 4 * DuplicateNameCheck.stackCapacity)
     }
 
-    mutating func insert(_ entry: NameEntry, base: UnsafeRawPointer) -> Bool {
+    func insert(_ entry: NameEntry, base: UnsafeRawPointer) -> Bool {
         let mask = slots.count - 1
         var slot = Int(entry.fingerprint) & mask
         while true {
@@ -154,7 +158,7 @@ private struct Overflow {
         return true
     }
 
-    private mutating func rebuild(slotCount: Int) {
+    private func rebuild(slotCount: Int) {
         slots = Array(repeating: -1, count: slotCount)
         let mask = slotCount - 1
         for (index, entry) in entries.enumerated() {
