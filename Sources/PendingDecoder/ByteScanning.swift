@@ -43,11 +43,11 @@ func delimiterOrSuspectHits(_ vector: SIMD16<UInt8>, _ first: UInt8, _ second: U
     // are chosen only when the operand types are explicit.
     let firstVector = SIMD16<UInt8>(repeating: first)
     let secondVector = SIMD16<UInt8>(repeating: second)
-    let one = SIMD16<UInt8>(repeating: 1)
-    let lastASCII = SIMD16<UInt8>(repeating: 0x7E)
-    // byte - 1 > 0x7E (wrapping) is exactly "NUL or not ASCII".
-    let hits = (vector .== firstVector) .| (vector .== secondVector) .| ((vector &- one) .> lastASCII)
-    return unsafeBitCast(hits, to: SIMD2<UInt64>.self)
+    let one = SIMD16<Int8>(repeating: 1)
+    // As a signed byte, "NUL or not ASCII" is exactly "less than 1": one compare.
+    let suspects = unsafeBitCast(vector, to: SIMD16<Int8>.self) .< one
+    let delimiters = (vector .== firstVector) .| (vector .== secondVector)
+    return unsafeBitCast(delimiters, to: SIMD2<UInt64>.self) | unsafeBitCast(suspects, to: SIMD2<UInt64>.self)
 }
 
 /// The first lane flagged in `hits` (from `delimiterOrSuspectHits`), or 16 if none.

@@ -5,10 +5,11 @@
 // when the names they stand for are equal.
 //
 // Rows of up to `pairwiseLimit` columns compare each new name with the earlier
-// ones (length, then first byte, then the bytes): no hashing at all. Wider rows
-// switch to an open-addressing table over a cheap fingerprint of each name, in
-// caller-provided (stack) memory up to `stackCapacity` names and on the heap
-// beyond that.
+// ones: first its first eight bytes and length (the scanner passes them in, as
+// a key), then the rest of the bytes of a longer name. No hashing at all. Wider
+// rows switch to an open-addressing table over a cheap fingerprint of each
+// name, in caller-provided (stack) memory up to `stackCapacity` names and on
+// the heap beyond that.
 
 /// One name seen so far: where its raw bytes are and a fingerprint of them
 /// (computed only once the row is wide enough to need the table).
@@ -29,6 +30,7 @@ struct DuplicateNameCheck {
     static let stackSlots = 128
 
     private let base: UnsafeRawPointer
+    private let keys: UnsafeMutablePointer<UInt64>
     private let entries: UnsafeMutableBufferPointer<NameEntry>
     private let slots: UnsafeMutableBufferPointer<Int16>
     private var count = 0
@@ -36,33 +38,38 @@ struct DuplicateNameCheck {
     /// trivial type, cheap to move; `release()` frees it.
     private var overflow: Unmanaged<Overflow>?
 
-    /// `entries` must hold `stackCapacity` names and `slots` `stackSlots` slots (a
-    /// power of two); both may be uninitialized.
+    /// `keys` must hold `pairwiseLimit` keys, `entries` `stackCapacity` names and
+    /// `slots` `stackSlots` slots (a power of two); all may be uninitialized.
     init(
-        base: UnsafeRawPointer, entries: UnsafeMutableBufferPointer<NameEntry>, slots: UnsafeMutableBufferPointer<Int16>
+        base: UnsafeRawPointer, keys: UnsafeMutablePointer<UInt64>, entries: UnsafeMutableBufferPointer<NameEntry>,
+        slots: UnsafeMutableBufferPointer<Int16>
     ) {
         self.base = base
+        self.keys = keys
         self.entries = entries
         self.slots = slots
     }
 
     /// Records the raw name at `start..<start + length` (offsets below 2^31) and
-    /// returns false if the row already had it.
+    /// returns false if the row already had it. `key` is the scanner's
+    /// `nameKey`: equal names have equal keys, and names of up to seven bytes
+    /// have equal keys only if they are equal.
     @inline(__always)
-    mutating func insert(start: Int, length: Int) -> Bool {
+    mutating func insert(start: Int, length: Int, key: UInt64) -> Bool {
         if count < Self.pairwiseLimit {
-            let first = loadByte(base, start)
             var index = 0
             while index < count {
-                let old = entries[index]
-                if Int(old.length) == length, loadByte(base, Int(old.start)) == first,
-                    memoryEqual(base + Int(old.start), base + start, length)
+                // Equal keys are rare: check the length and the rest only then.
+                if keys[index] == key, Int(entries[index].length) == length,
+                    length <= 8 || memoryEqual(base + Int(entries[index].start) + 8, base + start + 8, length - 8)
                 {
                     return false
                 }
                 index &+= 1
             }
-            entries[count] = NameEntry(start: UInt32(start), length: UInt32(length), fingerprint: 0)
+            keys[count] = key
+            entries[count] = NameEntry(
+                start: UInt32(truncatingIfNeeded: start), length: UInt32(truncatingIfNeeded: length), fingerprint: 0)
             count &+= 1
             return true
         }

@@ -29,14 +29,18 @@ extension PendingRow {
             withScannerScratch { scratch in
                 var bounds = BoundsScratch(borrowing: stack.baseAddress.unsafelyUnwrapped, capacity: stack.count)
                 defer { bounds.release() }
-                return Result { () throws(PendingDecodingError) in
-                    try decodeRecord(
+                return Result { () throws(PendingDecodingError) -> PendingRow in
+                    let decoded = try decodeRecord(
                         base, count: bytes.count, at: block.bytes, available: reserved, scratch: scratch, bounds: &bounds)
+                    guard decoded.size <= reserved else {
+                        let moved = relocatedRecord(decoded, from: block.bytes, bounds: bounds)
+                        return PendingRow(block: moved.block, record: moved.record)
+                    }
+                    return PendingRow(block: block, record: RowRecord(block.bytes))
                 }
             }
         }
-        let decoded = try result.get()
-        self.init(block: decoded.block ?? block, record: decoded.record)
+        self = try result.get()
     }
 
     /// Decodes one encoded row held in an array of bytes.

@@ -12,7 +12,10 @@ public final class PendingRowDecoder {
     /// The size of a shared block.
     public static let blockSize = 64 << 10
 
-    private var block: RowBlock?
+    /// The block being filled, retained by the decoder; unmanaged so that each
+    /// row costs the one retain its `PendingRow` needs.
+    private var block: Unmanaged<RowBlock>?
+    private var blockBytes: UnsafeMutableRawPointer?
     private var used = 0
     private var bounds = BoundsScratch(allocatingCapacity: 256)
     private let scratch = ScannerScratch.allocate()
@@ -20,6 +23,7 @@ public final class PendingRowDecoder {
     public init() {}
 
     deinit {
+        block?.release()
         bounds.release()
         scratch.deallocate()
     }
@@ -33,37 +37,59 @@ public final class PendingRowDecoder {
         guard !bytes.isEmpty, let base = bytes.baseAddress else {
             return .empty
         }
-        guard bytes.count <= maximumEncodedRowSize else {
-            throw PendingDecodingError(.rowTooLarge, offset: maximumEncodedRowSize, columnIndex: nil)
-        }
         let reserved = reservedRecordSize(encodedCount: bytes.count)
+        guard reserved <= Self.blockSize / 4 else {
+            return try decodeAlone(bytes)
+        }
+        if block == nil || Self.blockSize &- used < reserved {
+            startBlock()
+        }
+        guard let block, let blockBytes else {
+            preconditionFailure("PendingRowDecoder: no block after starting one")
+        }
         // The bounds go through a local: passing a class's stored property
         // inout costs a dynamic exclusivity check per row.
         var bounds = self.bounds
         defer { self.bounds = bounds }
-        if reserved > Self.blockSize / 4 {
-            let own = RowBlock.make(byteCount: reserved)
-            let decoded = try decodeRecord(base, count: bytes.count, at: own.bytes, available: reserved, scratch: scratch, bounds: &bounds)
-            return PendingRow(block: decoded.block ?? own, record: decoded.record)
-        }
-        let current: RowBlock
-        var used = self.used
-        if let block, Self.blockSize - used >= reserved {
-            current = block
-        } else {
-            current = RowBlock.make(byteCount: Self.blockSize)
-            block = current
-            used = 0
-        }
+        let record = blockBytes + used
+        let available = Self.blockSize &- used
         let decoded = try decodeRecord(
-            base, count: bytes.count, at: current.bytes + used, available: Self.blockSize - used, scratch: scratch,
-            bounds: &bounds)
-        if let own = decoded.block {
-            self.used = used
-            return PendingRow(block: own, record: decoded.record)
+            base, count: bytes.count, at: record, available: available, scratch: scratch, bounds: &bounds)
+        guard decoded.size <= available else {
+            let moved = relocatedRecord(decoded, from: record, bounds: bounds)
+            return PendingRow(block: moved.block, record: moved.record)
         }
         // The next record starts 8-byte aligned, as its header and bounds need 4.
-        self.used = used + (decoded.size + 7) & ~7
-        return PendingRow(block: current, record: decoded.record)
+        used &+= (decoded.size &+ 7) & ~7
+        return PendingRow(block: block.takeUnretainedValue(), record: RowRecord(record))
+    }
+
+    /// Leaves the current block to the rows in it and starts a new one.
+    @inline(never)
+    private func startBlock() {
+        let new = RowBlock.make(byteCount: Self.blockSize)
+        block?.release()
+        block = Unmanaged.passRetained(new)
+        blockBytes = new.bytes
+        used = 0
+    }
+
+    /// Decodes a row too large to share a block into one of its own.
+    @inline(never)
+    private func decodeAlone(_ bytes: UnsafeRawBufferPointer) throws(PendingDecodingError) -> PendingRow {
+        guard let base = bytes.baseAddress, bytes.count <= maximumEncodedRowSize else {
+            throw PendingDecodingError(.rowTooLarge, offset: maximumEncodedRowSize, columnIndex: nil)
+        }
+        let reserved = reservedRecordSize(encodedCount: bytes.count)
+        let own = RowBlock.make(byteCount: reserved)
+        var bounds = self.bounds
+        defer { self.bounds = bounds }
+        let decoded = try decodeRecord(
+            base, count: bytes.count, at: own.bytes, available: reserved, scratch: scratch, bounds: &bounds)
+        guard decoded.size <= reserved else {
+            let moved = relocatedRecord(decoded, from: own.bytes, bounds: bounds)
+            return PendingRow(block: moved.block, record: moved.record)
+        }
+        return PendingRow(block: own, record: RowRecord(own.bytes))
     }
 }

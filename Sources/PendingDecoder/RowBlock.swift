@@ -71,12 +71,12 @@ struct RowRecord: Equatable {
     /// Where the bounds start, from the record's start.
     @inline(__always)
     static func boundsOffset(textCount: Int) -> Int {
-        headerSize + ((textCount + 3) & ~3)
+        headerSize &+ ((textCount &+ 3) & ~3)
     }
 
     /// The bytes of a record of `count` columns and `textCount` bytes of text.
     @inline(__always)
     static func size(count: Int, textCount: Int) -> Int {
-        boundsOffset(textCount: textCount) + 8 * count
+        boundsOffset(textCount: textCount) &+ 8 &* count
     }
 }

@@ -42,7 +42,7 @@ struct RowScanner<Destination: TextDestination> {
             copyBytes(window, base, end)
         }
         self.window = UnsafeRawPointer(window)
-        self.names = DuplicateNameCheck(base: base, entries: scratch.entries, slots: scratch.slots)
+        self.names = DuplicateNameCheck(base: base, keys: scratch.keys, entries: scratch.entries, slots: scratch.slots)
         self.destination = destination
     }
 
@@ -61,6 +61,11 @@ struct RowScanner<Destination: TextDestination> {
 
     /// The next pair, or nil at the end of the row. Inlined into its two loops (the
     /// walk and row decoding) so the field never makes a trip through memory.
+    ///
+    /// Each field's end is first checked the quick way, two bytes at once: a
+    /// name's `"=` and a value's `' `. Anything else (an escape, a byte that is
+    /// not ASCII, an error) goes to `finishName` or `finishValue`, which apply
+    /// the whole grammar from there.
     @inline(__always)
     mutating func next() throws(PendingDecodingError) -> PendingField? {
         let pairStart = position
@@ -71,42 +76,20 @@ struct RowScanner<Destination: TextDestination> {
             throw error(.expectedNameQuote, pairStart)
         }
 
-        // The name: up to the first `"` that is not doubled.
+        // The name: up to the first `"` that is not doubled, then `=` and one more byte.
         let nameStart = pairStart &+ 1
-        var offset = nameStart
+        var nameEnd = search(from: nameStart, Byte.doubleQuote, Byte.doubleQuote)
         var nameEscapes = 0
-        while true {
-            offset = search(from: offset, Byte.doubleQuote, Byte.doubleQuote)
-            guard offset < end else {
-                throw error(.unterminatedName, pairStart)
-            }
-            let byte = loadByte(base, offset)
-            if byte == Byte.doubleQuote {
-                if offset &+ 1 < end, loadByte(base, offset &+ 1) == Byte.doubleQuote {
-                    destination.append(byte)
-                    nameEscapes &+= 1
-                    offset &+= 2
-                    continue
-                }
-                break
-            }
-            offset = try copySuspect(at: offset)
+        if !(nameEnd &+ 2 < end && loadPair(nameEnd) == Self.nameClose) {
+            nameEnd = try finishName(at: nameEnd, pairStart: pairStart, escapes: &nameEscapes)
         }
-        let nameEnd = offset
         guard nameEnd > nameStart else {
             throw error(.emptyColumnName, pairStart)
         }
         destination.endName(column: columnIndex)
-        offset &+= 1
-        guard offset < end, loadByte(base, offset) == Byte.equals else {
-            throw error(.missingEquals, offset)
-        }
-        offset &+= 1
-        guard offset < end else {
-            throw error(.expectedValue, offset)
-        }
 
         // The value: nothing (NULL) or a quoted value.
+        var offset = nameEnd &+ 2
         var rawValue: UnsafeRawBufferPointer?
         var valueCount = 0
         switch loadByte(base, offset) {
@@ -115,59 +98,131 @@ struct RowScanner<Destination: TextDestination> {
             position = offset &+ 1
         case Byte.singleQuote:
             let valueStart = offset &+ 1
-            offset = valueStart
+            offset = search(from: valueStart, Byte.singleQuote, Byte.backslash)
             var valueEscapes = 0
-            while true {
-                offset = search(from: offset, Byte.singleQuote, Byte.backslash)
-                guard offset < end else {
-                    throw error(.unterminatedValue, valueStart &- 1)
-                }
-                let byte = loadByte(base, offset)
-                if byte == Byte.singleQuote || byte == Byte.backslash {
-                    if offset &+ 1 < end, loadByte(base, offset &+ 1) == byte {
-                        destination.append(byte)
-                        valueEscapes &+= 1
-                        offset &+= 2
-                        continue
-                    }
-                    if byte == Byte.backslash {
-                        throw error(.loneBackslash, offset)
-                    }
-                    break
-                }
-                offset = try copySuspect(at: offset)
-            }
-            let valueEnd = offset
-            offset &+= 1
-            guard offset < end else {
-                throw error(.missingSpaceAfterValue, offset)
-            }
-            let after = loadByte(base, offset)
-            guard after == Byte.space else {
-                if after == Byte.doubleQuote {
-                    throw error(.missingSpaceAfterValue, offset)
-                }
-                throw error(.loneQuote, valueEnd)
+            if !(offset &+ 1 < end && loadPair(offset) == Self.valueClose) {
+                offset = try finishValue(at: offset, valueStart: valueStart, escapes: &valueEscapes)
             }
             destination.endValue(column: columnIndex, isNull: false)
-            rawValue = UnsafeRawBufferPointer(start: base + valueStart, count: valueEnd &- valueStart)
-            valueCount = valueEnd &- valueStart &- valueEscapes
-            position = offset &+ 1
+            rawValue = UnsafeRawBufferPointer(start: base + valueStart, count: offset &- valueStart)
+            valueCount = offset &- valueStart &- valueEscapes
+            position = offset &+ 2
         default:
             throw error(.expectedValue, offset)
         }
 
-        guard names.insert(start: nameStart, length: nameEnd &- nameStart) else {
+        let nameLength = nameEnd &- nameStart
+        guard names.insert(start: nameStart, length: nameLength, key: nameKey(start: nameStart, length: nameLength))
+        else {
             throw error(.duplicateColumn, pairStart)
         }
         let field = PendingField(
             index: columnIndex,
-            rawName: UnsafeRawBufferPointer(start: base + nameStart, count: nameEnd &- nameStart),
+            rawName: UnsafeRawBufferPointer(start: base + nameStart, count: nameLength),
             rawValue: rawValue,
-            nameCount: nameEnd &- nameStart &- nameEscapes,
+            nameCount: nameLength &- nameEscapes,
             valueCount: valueCount)
         columnIndex &+= 1
         return field
+    }
+
+    /// `"=` and `' ` as little-endian 16-bit words.
+    private static var nameClose: UInt16 { UInt16(Byte.doubleQuote) | UInt16(Byte.equals) << 8 }
+    private static var valueClose: UInt16 { UInt16(Byte.singleQuote) | UInt16(Byte.space) << 8 }
+
+    /// The two bytes at `offset` (which must be in the row, as must the next).
+    @inline(__always)
+    private func loadPair(_ offset: Int) -> UInt16 {
+        UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    /// The rest of a name whose search stopped at `offset` on something other
+    /// than a closing `"` followed by `=` and another byte. Returns the offset
+    /// of the closing quote once the `=` and the byte after it are known to be there.
+    private mutating func finishName(
+        at stop: Int, pairStart: Int, escapes: inout Int
+    ) throws(PendingDecodingError) -> Int {
+        var offset = stop
+        while true {
+            guard offset < end else {
+                throw error(.unterminatedName, pairStart)
+            }
+            let byte = loadByte(base, offset)
+            if byte == Byte.doubleQuote {
+                if offset &+ 1 < end, loadByte(base, offset &+ 1) == Byte.doubleQuote {
+                    destination.append(byte)
+                    escapes &+= 1
+                    offset = search(from: offset &+ 2, Byte.doubleQuote, Byte.doubleQuote)
+                    continue
+                }
+                break
+            }
+            offset = search(from: try copySuspect(at: offset), Byte.doubleQuote, Byte.doubleQuote)
+        }
+        if offset == pairStart &+ 1 {
+            // An empty name is reported before what follows it.
+            throw error(.emptyColumnName, pairStart)
+        }
+        guard offset &+ 1 < end, loadByte(base, offset &+ 1) == Byte.equals else {
+            throw error(.missingEquals, offset &+ 1)
+        }
+        guard offset &+ 2 < end else {
+            throw error(.expectedValue, offset &+ 2)
+        }
+        return offset
+    }
+
+    /// The rest of a value whose search stopped at `offset` on something other
+    /// than a closing `'` followed by a space. Returns the offset of the closing quote.
+    private mutating func finishValue(
+        at stop: Int, valueStart: Int, escapes: inout Int
+    ) throws(PendingDecodingError) -> Int {
+        var offset = stop
+        while true {
+            guard offset < end else {
+                throw error(.unterminatedValue, valueStart &- 1)
+            }
+            let byte = loadByte(base, offset)
+            if byte == Byte.singleQuote || byte == Byte.backslash {
+                if offset &+ 1 < end, loadByte(base, offset &+ 1) == byte {
+                    destination.append(byte)
+                    escapes &+= 1
+                    offset = search(from: offset &+ 2, Byte.singleQuote, Byte.backslash)
+                    continue
+                }
+                if byte == Byte.backslash {
+                    throw error(.loneBackslash, offset)
+                }
+                break
+            }
+            offset = search(from: try copySuspect(at: offset), Byte.singleQuote, Byte.backslash)
+        }
+        guard offset &+ 1 < end else {
+            throw error(.missingSpaceAfterValue, offset &+ 1)
+        }
+        let after = loadByte(base, offset &+ 1)
+        guard after == Byte.space else {
+            if after == Byte.doubleQuote {
+                throw error(.missingSpaceAfterValue, offset &+ 1)
+            }
+            throw error(.loneQuote, offset)
+        }
+        return offset
+    }
+
+    /// What the duplicate check compares first: the raw name's first eight
+    /// bytes, or for a shorter name its bytes with its length in the top byte
+    /// (read from the window near the row's end).
+    @inline(__always)
+    private func nameKey(start: Int, length: Int) -> UInt64 {
+        let word = UInt64(littleEndian: start &+ 8 <= end
+            ? base.loadUnaligned(fromByteOffset: start, as: UInt64.self)
+            : window.loadUnaligned(fromByteOffset: start &- windowStart, as: UInt64.self))
+        guard length < 8 else {
+            return word
+        }
+        let unused = UInt64(truncatingIfNeeded: 64 &- 8 &* length)
+        return word & (UInt64.max &>> unused) | UInt64(truncatingIfNeeded: length) &<< 56
     }
 
     /// The offset of the first byte from `start` on that is `first`, `second`,
@@ -217,11 +272,12 @@ struct RowScanner<Destination: TextDestination> {
 }
 
 /// The scratch memory of a scanner: the end-of-row window and the duplicate
-/// check's names and table (see `DuplicateNameCheck.init`).
+/// check's keys, names and table (see `DuplicateNameCheck.init`).
 struct ScannerScratch {
     static let windowSize = 32
 
     let window: UnsafeMutableRawPointer
+    let keys: UnsafeMutablePointer<UInt64>
     let entries: UnsafeMutableBufferPointer<NameEntry>
     let slots: UnsafeMutableBufferPointer<Int16>
 
@@ -229,12 +285,14 @@ struct ScannerScratch {
     static func allocate() -> ScannerScratch {
         ScannerScratch(
             window: .allocate(byteCount: windowSize, alignment: 16),
+            keys: .allocate(capacity: DuplicateNameCheck.pairwiseLimit),
             entries: .allocate(capacity: DuplicateNameCheck.stackCapacity),
             slots: .allocate(capacity: DuplicateNameCheck.stackSlots))
     }
 
     func deallocate() {
         window.deallocate()
+        keys.deallocate()
         entries.deallocate()
         slots.deallocate()
     }
@@ -246,8 +304,12 @@ struct ScannerScratch {
 func withScannerScratch<R>(_ body: (ScannerScratch) -> R) -> R {
     withUnsafeTemporaryAllocation(of: NameEntry.self, capacity: DuplicateNameCheck.stackCapacity) { entries in
         withUnsafeTemporaryAllocation(of: Int16.self, capacity: DuplicateNameCheck.stackSlots) { slots in
-            withUnsafeTemporaryAllocation(byteCount: ScannerScratch.windowSize, alignment: 16) { window in
-                body(ScannerScratch(window: window.baseAddress.unsafelyUnwrapped, entries: entries, slots: slots))
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: DuplicateNameCheck.pairwiseLimit) { keys in
+                withUnsafeTemporaryAllocation(byteCount: ScannerScratch.windowSize, alignment: 16) { window in
+                    body(ScannerScratch(
+                        window: window.baseAddress.unsafelyUnwrapped, keys: keys.baseAddress.unsafelyUnwrapped,
+                        entries: entries, slots: slots))
+                }
             }
         }
     }
