@@ -39,8 +39,8 @@ func loadByte(_ base: UnsafeRawPointer, _ offset: Int) -> UInt8 {
 /// as two little-endian words of 0x00/0xFF bytes: zero when there are none.
 @inline(__always)
 func delimiterOrSuspectHits(_ vector: SIMD16<UInt8>, _ first: UInt8, _ second: UInt8) -> SIMD2<UInt64> {
-    // Spelled with typed constants: the concrete (vector instruction) overloads
-    // are chosen only when the operand types are explicit.
+    // Typed constants: written inline as SIMD16(repeating:), the compares
+    // compiled to a loop over the lanes.
     let firstVector = SIMD16<UInt8>(repeating: first)
     let secondVector = SIMD16<UInt8>(repeating: second)
     let one = SIMD16<Int8>(repeating: 1)

@@ -1,6 +1,7 @@
 // Building a PendingRow from its encoding, on its own: one pass, one
-// allocation (see RecordDecoding.swift). Rows decoded together share memory
-// through PendingRowDecoder instead.
+// allocation (a second only for rows of very many short columns; see
+// RecordDecoding.swift). Rows decoded together share memory through
+// PendingRowDecoder instead.
 
 /// Bounds of this many columns live on the stack (1 KiB); wider rows move them to the heap.
 private let stackBoundsCapacity = 256

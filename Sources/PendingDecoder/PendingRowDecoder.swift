@@ -5,7 +5,8 @@
 /// shares between rows instead of an allocation per row. A row keeps its
 /// block alive, so a block is freed only when the last row in it is: use one
 /// decoder for rows that are read and dropped together (a chunk), not for rows
-/// kept for long. Rows larger than a quarter of a block get a block of their own.
+/// kept for long. Rows too large to share a block well (over about 15 KB)
+/// get one of their own.
 ///
 /// A decoder is not thread-safe; the rows it returns are, like any `PendingRow`.
 public final class PendingRowDecoder {
