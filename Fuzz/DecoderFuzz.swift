@@ -11,6 +11,11 @@
 //   5. An error's offset lies within the input (or at its end).
 //   6. The plain reference decoder (Tests/PendingDecoderTests/ReferenceDecoder.swift)
 //      gives the same pairs or the same error.
+//   7. A PendingRowDecoder shared across inputs (so rows land at any point of
+//      its blocks) gives the same row or the same error as PendingRow(decoding:).
+
+/// Shared by every input of the run; libFuzzer calls the entry point on one thread.
+nonisolated(unsafe) private let sharedDecoder = PendingRowDecoder()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func decoderFuzzTest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -43,6 +48,13 @@ public func decoderFuzzTest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt 
         }
     } catch {
         walkError = error
+    }
+
+    do {
+        let shared = try sharedDecoder.decode(input)
+        precondition((try? rowResult.get()) == shared, "shared decoding gives another row")
+    } catch {
+        precondition(rowResult == .failure(error), "shared decoding reports another error")
     }
 
     let bytes = Array(input)

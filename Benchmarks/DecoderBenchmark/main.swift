@@ -1,7 +1,7 @@
 // DecoderBenchmark: throughput of the PendingDecoder on a realistic corpus.
 //
 //   swift run -c release --scratch-path .build-decoder DecoderBenchmark [--runs N]
-//       [--corpus pgbench|wide|long|mixed] [--method walk|decode]
+//       [--corpus pgbench|wide|long|mixed] [--method walk|decode|single]
 //
 // Corpora (all rows encoded by PendingEncoder, held in one contiguous buffer):
 //   pgbench  the rows a TPC-B transaction queues: key and new row of
@@ -10,8 +10,11 @@
 //            with some quotes, NULLs)
 //   long     rows holding one 100 KB text value with some quotes and backslashes
 //   mixed    all three together: the "realistic corpus" the target is stated for
-// For each: (1) walk = PendingDecoder.forEachColumn, no allocation; (2) decode =
-// PendingRow(decoding:), one allocation per row. One thread; the figure is the
+// For each: (1) walk = PendingDecoder.forEachColumn, validation only, no
+// allocation; (2) decode = the replayer's way: a PendingRowDecoder per chunk of
+// 2,000 rows decodes them into shared blocks, and the chunk's rows are held
+// until it ends; (3) single = PendingRow(decoding:) row by row, one allocation
+// per row, each dropped at once (for information). One thread; the figure is the
 // median of the runs, per CPU-second of that thread (the machine is shared);
 // MB are 10^6 bytes of encoded input.
 
@@ -195,9 +198,37 @@ func walkAll(_ corpus: Corpus) -> Int {
     return checksum
 }
 
-/// Decodes every row into a PendingRow.
+/// Rows per chunk in `decodeAll`: the replayer decodes a chunk of the queue
+/// of a few thousand rows (up to 8 MB) with one PendingRowDecoder.
+let chunkRows = 2_000
+
+/// Decodes every row as the replayer does: a PendingRowDecoder per chunk of
+/// `chunkRows` rows, the chunk's rows held until the chunk is done.
 @inline(never)
 func decodeAll(_ corpus: Corpus) -> Int {
+    var checksum = 0
+    var chunk: [PendingRow] = []
+    chunk.reserveCapacity(chunkRows)
+    var decoder = PendingRowDecoder()
+    corpus.forEachRow { bytes in
+        if chunk.count == chunkRows {
+            chunk.removeAll(keepingCapacity: true)
+            decoder = PendingRowDecoder()
+        }
+        do {
+            let row = try decoder.decode(bytes)
+            checksum &+= row.count
+            chunk.append(row)
+        } catch {
+            fatalError("benchmark corpus row failed to decode: \(error)")
+        }
+    }
+    return checksum
+}
+
+/// Decodes every row on its own with PendingRow(decoding:), dropping it at once.
+@inline(never)
+func decodeEachAll(_ corpus: Corpus) -> Int {
     var checksum = 0
     corpus.forEachRow { bytes in
         do {
@@ -299,7 +330,7 @@ while let argument = arguments.popFirst() {
     default:
         print(
             "DecoderBenchmark: unknown argument '\(argument)'; usage: DecoderBenchmark [--runs N]"
-                + " [--corpus pgbench|wide|long|mixed] [--method walk|decode]")
+                + " [--corpus pgbench|wide|long|mixed] [--method walk|decode|single]")
         exit(2)
     }
 }
@@ -315,8 +346,11 @@ mixed.append(contentsOf: long)
 // The measured paths must decode the corpus correctly: check before timing.
 for corpus in [pgbench, wide, long] {
     var decodedRows = 0
+    let decoder = PendingRowDecoder()
     corpus.forEachRow { bytes in
-        guard let row = try? PendingRow(decoding: bytes), PendingEncoder.encodeBytes(row).elementsEqual(bytes) else {
+        guard let row = try? PendingRow(decoding: bytes), PendingEncoder.encodeBytes(row).elementsEqual(bytes),
+            (try? decoder.decode(bytes)) == row
+        else {
             fatalError("\(corpus.name): a row does not round-trip")
         }
         decodedRows += 1
@@ -332,5 +366,8 @@ for corpus in [pgbench, wide, long, mixed] where onlyCorpus == nil || onlyCorpus
     }
     if onlyMethod == nil || onlyMethod == "decode" {
         measure("decode", corpus, runs: runs, decodeAll)
+    }
+    if onlyMethod == nil || onlyMethod == "single" {
+        measure("single", corpus, runs: runs, decodeEachAll)
     }
 }

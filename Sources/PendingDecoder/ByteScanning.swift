@@ -1,8 +1,9 @@
-// Word-at-a-time scanning over raw bytes: the decoder's hot loops.
+// Byte-level helpers of the decoder's hot loops: vector and word searches,
+// UTF-8 sequences, short copies and comparisons.
 //
-// Every function takes a base pointer and half-open offsets and never reads
-// outside [start, end). Words are loaded unaligned and little-endian, so the
-// lowest flagged byte of a word is the first match in memory order.
+// A function that takes a base pointer and half-open offsets never reads
+// outside [start, end). Vectors and words are loaded unaligned and read as
+// little-endian, so the lowest flagged byte is the first match in memory order.
 
 /// The bytes the format gives meaning to.
 enum Byte {
@@ -34,52 +35,31 @@ func loadByte(_ base: UnsafeRawPointer, _ offset: Int) -> UInt8 {
     base.load(fromByteOffset: offset, as: UInt8.self)
 }
 
-/// The offset of the first byte in `start..<end` that is `first`, `second`, NUL or
-/// not ASCII (≥ 0x80), or `end` if there is none. The validating scan: the caller
-/// handles the two delimiters and checks NUL and UTF-8 at the returned offset.
+/// The lanes of `vector` that are `first`, `second`, NUL or not ASCII (≥ 0x80),
+/// as two little-endian words of 0x00/0xFF bytes: zero when there are none.
 @inline(__always)
-func firstDelimiterOrSuspect(
-    _ base: UnsafeRawPointer, from start: Int, to end: Int, _ first: UInt8, _ second: UInt8
-) -> Int {
-    let firstMask = UInt64(first) &* lowBits
-    let secondMask = UInt64(second) &* lowBits
-    var offset = start
+func delimiterOrSuspectHits(_ vector: SIMD16<UInt8>, _ first: UInt8, _ second: UInt8) -> SIMD2<UInt64> {
+    // Typed constants: written inline as SIMD16(repeating:), the compares
+    // compiled to a loop over the lanes.
     let firstVector = SIMD16<UInt8>(repeating: first)
     let secondVector = SIMD16<UInt8>(repeating: second)
-    let one = SIMD16<UInt8>(repeating: 1)
-    let lastASCII = SIMD16<UInt8>(repeating: 0x7E)
-    while offset &+ 16 <= end {
-        let vector = base.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self)
-        // byte - 1 > 0x7E (wrapping) is exactly "NUL or not ASCII".
-        let hits = (vector .== firstVector) .| (vector .== secondVector) .| ((vector &- one) .> lastASCII)
-        let words = unsafeBitCast(hits, to: SIMD2<UInt64>.self)
-        if words[0] | words[1] != 0 {
-            let low = UInt64(littleEndian: words[0]).trailingZeroBitCount
-            let bit = low < 64 ? low : 64 &+ UInt64(littleEndian: words[1]).trailingZeroBitCount
-            return offset &+ (bit &>> 3)
-        }
-        offset &+= 16
-    }
-    if offset &+ 8 <= end {
-        let a = loadWord(base, offset)
-        let hits = zeroBytes(a ^ firstMask) | zeroBytes(a ^ secondMask) | zeroBytes(a) | (a & highBits)
-        if hits != 0 {
-            return offset &+ (hits.trailingZeroBitCount &>> 3)
-        }
-        offset &+= 8
-    }
-    while offset < end {
-        let byte = loadByte(base, offset)
-        if byte == first || byte == second || byte == Byte.nul || byte >= 0x80 {
-            return offset
-        }
-        offset &+= 1
-    }
-    return end
+    let one = SIMD16<Int8>(repeating: 1)
+    // As a signed byte, "NUL or not ASCII" is exactly "less than 1": one compare.
+    let suspects = unsafeBitCast(vector, to: SIMD16<Int8>.self) .< one
+    let delimiters = (vector .== firstVector) .| (vector .== secondVector)
+    return unsafeBitCast(delimiters, to: SIMD2<UInt64>.self) | unsafeBitCast(suspects, to: SIMD2<UInt64>.self)
+}
+
+/// The first lane flagged in `hits` (from `delimiterOrSuspectHits`), or 16 if none.
+@inline(__always)
+func firstHitLane(_ hits: SIMD2<UInt64>) -> Int {
+    let low = UInt64(littleEndian: hits[0]).trailingZeroBitCount
+    let bit = low < 64 ? low : 64 &+ UInt64(littleEndian: hits[1]).trailingZeroBitCount
+    return bit &>> 3
 }
 
 /// The offset of the first byte in `start..<end` that is `first` or `second`, or `end`.
-/// The copying scan, for input already validated.
+/// For unescaping input already validated.
 @inline(__always)
 func firstDelimiter(
     _ base: UnsafeRawPointer, from start: Int, to end: Int, _ first: UInt8, _ second: UInt8

@@ -5,10 +5,11 @@
 // when the names they stand for are equal.
 //
 // Rows of up to `pairwiseLimit` columns compare each new name with the earlier
-// ones (length, then first byte, then the bytes): no hashing at all. Wider rows
-// switch to an open-addressing table over a cheap fingerprint of each name, in
-// caller-provided (stack) memory up to `stackCapacity` names and on the heap
-// beyond that.
+// ones: first its first eight bytes and length (the scanner passes them in, as
+// a key), then the rest of the bytes of a longer name. No hashing at all. Wider
+// rows switch to an open-addressing table over a cheap fingerprint of each
+// name, in caller-provided (stack) memory up to `stackCapacity` names and on
+// the heap beyond that.
 
 /// One name seen so far: where its raw bytes are and a fingerprint of them
 /// (computed only once the row is wide enough to need the table).
@@ -29,38 +30,46 @@ struct DuplicateNameCheck {
     static let stackSlots = 128
 
     private let base: UnsafeRawPointer
+    private let keys: UnsafeMutablePointer<UInt64>
     private let entries: UnsafeMutableBufferPointer<NameEntry>
     private let slots: UnsafeMutableBufferPointer<Int16>
     private var count = 0
-    private var overflow: Overflow?
+    /// Held unmanaged so that the check (and the scanner holding it) stays a
+    /// trivial type, cheap to move; `release()` frees it.
+    private var overflow: Unmanaged<Overflow>?
 
-    /// `entries` must hold `stackCapacity` names and `slots` `stackSlots` slots (a
-    /// power of two); both may be uninitialized.
+    /// `keys` must hold `pairwiseLimit` keys, `entries` `stackCapacity` names and
+    /// `slots` `stackSlots` slots (a power of two); all may be uninitialized.
     init(
-        base: UnsafeRawPointer, entries: UnsafeMutableBufferPointer<NameEntry>, slots: UnsafeMutableBufferPointer<Int16>
+        base: UnsafeRawPointer, keys: UnsafeMutablePointer<UInt64>, entries: UnsafeMutableBufferPointer<NameEntry>,
+        slots: UnsafeMutableBufferPointer<Int16>
     ) {
         self.base = base
+        self.keys = keys
         self.entries = entries
         self.slots = slots
     }
 
     /// Records the raw name at `start..<start + length` (offsets below 2^31) and
-    /// returns false if the row already had it.
+    /// returns false if the row already had it. `key` is the scanner's
+    /// `nameKey`: equal names have equal keys, and names of up to seven bytes
+    /// have equal keys only if they are equal.
     @inline(__always)
-    mutating func insert(start: Int, length: Int) -> Bool {
+    mutating func insert(start: Int, length: Int, key: UInt64) -> Bool {
         if count < Self.pairwiseLimit {
-            let first = loadByte(base, start)
             var index = 0
             while index < count {
-                let old = entries[index]
-                if Int(old.length) == length, loadByte(base, Int(old.start)) == first,
-                    memoryEqual(base + Int(old.start), base + start, length)
+                // Equal keys are rare: check the length and the rest only then.
+                if keys[index] == key, Int(entries[index].length) == length,
+                    length <= 8 || memoryEqual(base + Int(entries[index].start) + 8, base + start + 8, length - 8)
                 {
                     return false
                 }
                 index &+= 1
             }
-            entries[count] = NameEntry(start: UInt32(start), length: UInt32(length), fingerprint: 0)
+            keys[count] = key
+            entries[count] = NameEntry(
+                start: UInt32(truncatingIfNeeded: start), length: UInt32(truncatingIfNeeded: length), fingerprint: 0)
             count &+= 1
             return true
         }
@@ -70,19 +79,16 @@ struct DuplicateNameCheck {
     private mutating func insertWide(start: Int, length: Int) -> Bool {
         let entry = NameEntry(
             start: UInt32(start), length: UInt32(length), fingerprint: nameFingerprint(base, start, length))
-        if var spilled = overflow {
-            overflow = nil
-            defer { overflow = spilled }
-            return spilled.insert(entry, base: base)
+        if let spilled = overflow {
+            return spilled.takeUnretainedValue().insert(entry, base: base)
         }
         if count == Self.pairwiseLimit {
             buildTable()
         }
         if count == Self.stackCapacity {
-            var spilled = Overflow(entries: UnsafeBufferPointer(rebasing: entries[0..<count]))
-            let inserted = spilled.insert(entry, base: base)
-            overflow = spilled
-            return inserted
+            let spilled = Overflow(entries: UnsafeBufferPointer(rebasing: entries[0..<count]))
+            overflow = Unmanaged.passRetained(spilled)
+            return spilled.insert(entry, base: base)
         }
         let mask = Self.stackSlots - 1
         var slot = Int(entry.fingerprint) & mask
@@ -99,6 +105,11 @@ struct DuplicateNameCheck {
             }
             slot = (slot + 1) & mask
         }
+    }
+
+    /// Frees the heap table, if the row needed one.
+    func release() {
+        overflow?.release()
     }
 
     /// Fingerprints the names seen so far and files them in the stack table.
@@ -123,7 +134,7 @@ private func sameName(_ old: NameEntry, _ new: NameEntry, base: UnsafeRawPointer
 }
 
 /// The heap-backed table for rows wider than the stack part holds.
-private struct Overflow {
+private final class Overflow {
     var entries: [NameEntry]
     var slots: [Int32]
 
@@ -133,7 +144,7 @@ private struct Overflow {
         rebuild(slotCount: 4 * DuplicateNameCheck.stackCapacity)
     }
 
-    mutating func insert(_ entry: NameEntry, base: UnsafeRawPointer) -> Bool {
+    func insert(_ entry: NameEntry, base: UnsafeRawPointer) -> Bool {
         let mask = slots.count - 1
         var slot = Int(entry.fingerprint) & mask
         while true {
@@ -154,7 +165,7 @@ private struct Overflow {
         return true
     }
 
-    private mutating func rebuild(slotCount: Int) {
+    private func rebuild(slotCount: Int) {
         slots = Array(repeating: -1, count: slotCount)
         let mask = slotCount - 1
         for (index, entry) in entries.enumerated() {

@@ -64,13 +64,13 @@ public enum PendingDecoder {
     static func walk(
         _ bytes: UnsafeRawBufferPointer, _ visit: (PendingField) -> Bool
     ) -> Result<Int, PendingDecodingError> {
-        guard bytes.count <= RowScanner.maximumRowSize else {
-            return .failure(PendingDecodingError(.rowTooLarge, offset: RowScanner.maximumRowSize, columnIndex: nil))
+        guard bytes.count <= maximumEncodedRowSize else {
+            return .failure(PendingDecodingError(.rowTooLarge, offset: maximumEncodedRowSize, columnIndex: nil))
         }
         guard let base = bytes.baseAddress else {
             return .success(0)
         }
-        return withRowScanner(over: base, count: bytes.count) { scanner in
+        return withRowScanner(over: base, count: bytes.count, destination: DiscardedText()) { scanner in
             while true {
                 let field: PendingField?
                 do throws(PendingDecodingError) {

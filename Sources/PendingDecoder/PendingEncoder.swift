@@ -23,7 +23,7 @@ public enum PendingEncoder {
     /// The encoding of a decoded row as UTF-8 bytes.
     public static func encodeBytes(_ row: PendingRow) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(row.storage.textCount + 8 * row.count)
+        bytes.reserveCapacity(row.record.textCount + 8 * row.count)
         for index in 0..<row.count {
             row.withUnsafeNameBytes(at: index) { name in
                 row.withUnsafeValueBytes(at: index) { value in

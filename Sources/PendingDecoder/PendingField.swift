@@ -25,22 +25,15 @@ public struct PendingField {
     /// Whether the raw value holds a doubled `'` or `\`, so it differs from the value.
     public var valueHasEscapes: Bool { valueCount != (rawValue?.count ?? 0) }
 
-    /// The input offsets of the name's closing quote and of the end of the pair
-    /// (just past its space): what PendingRow decoding records to copy the pair later.
-    let nameEndOffset: Int
-    let pairEndOffset: Int
-
     init(
         index: Int, rawName: UnsafeRawBufferPointer, rawValue: UnsafeRawBufferPointer?, nameCount: Int,
-        valueCount: Int, nameEndOffset: Int, pairEndOffset: Int
+        valueCount: Int
     ) {
         self.index = index
         self.rawName = rawName
         self.rawValue = rawValue
         self.nameCount = nameCount
         self.valueCount = valueCount
-        self.nameEndOffset = nameEndOffset
-        self.pairEndOffset = pairEndOffset
     }
 
     /// Appends the unescaped value bytes to `buffer`; appends nothing for `NULL`.

@@ -1,15 +1,21 @@
 /// A decoded row: its columns in the order they were written.
 ///
-/// All names and values live unescaped, back to back, in one buffer together
-/// with a compact index (two 32-bit offsets per column); a row is one allocation,
-/// not a `String` per value. `PendingColumn`s, `String`s and arrays are built only
-/// when asked for. Copies share the buffer, which is never mutated.
+/// All names and values live unescaped, back to back, in one record together
+/// with a compact index (two 32-bit offsets per column); not a `String` per
+/// value. `PendingColumn`s, `String`s and arrays are built only when asked for.
+/// Rows decoded by one ``PendingRowDecoder`` share blocks of memory; a row
+/// keeps its block alive. Copies share the record, which is never mutated.
 public struct PendingRow: @unchecked Sendable {
-    let storage: PendingRowStorage
+    let block: RowBlock
+    let record: RowRecord
 
-    init(storage: PendingRowStorage) {
-        self.storage = storage
+    init(block: RowBlock, record: RowRecord) {
+        self.block = block
+        self.record = record
     }
+
+    /// The empty row.
+    static var empty: PendingRow { PendingRow(block: .empty, record: RowRecord(RowBlock.empty.bytes)) }
 
     /// Builds a row from columns as given. The names and values are not checked: a
     /// row built this way may hold what decoding rejects (empty or repeated names,
@@ -20,30 +26,32 @@ public struct PendingRow: @unchecked Sendable {
             textCount += column.name.utf8.count + (column.value?.utf8.count ?? 0)
         }
         precondition(
-            textCount <= RowScanner.maximumRowSize,
+            textCount <= maximumEncodedRowSize,
             "PendingRow: columns hold \(textCount) bytes of text, more than a row can (2 GiB)")
         guard !columns.isEmpty else {
-            storage = .empty
+            self = .empty
             return
         }
-        storage = .make(count: columns.count, textCount: textCount)
-        storage.withParts { bounds, text in
-            var written = 0
-            for (index, column) in columns.enumerated() {
-                written = copyUTF8(column.name, into: text, at: written)
-                bounds[2 * index] = UInt32(written)
-                if let value = column.value {
-                    written = copyUTF8(value, into: text, at: written)
-                    bounds[2 * index + 1] = UInt32(written)
-                } else {
-                    bounds[2 * index + 1] = UInt32(written) | PendingRowStorage.nullFlag
-                }
+        block = .make(byteCount: RowRecord.size(count: columns.count, textCount: textCount))
+        record = RowRecord(block.bytes)
+        record.writeHeader(count: columns.count, textCount: textCount)
+        let text = record.text
+        let bounds = record.bounds
+        var written = 0
+        for (index, column) in columns.enumerated() {
+            written = copyUTF8(column.name, into: text, at: written)
+            bounds.storeBytes(of: UInt32(written), toByteOffset: 8 * index, as: UInt32.self)
+            var end = UInt32(written) | RowRecord.nullFlag
+            if let value = column.value {
+                written = copyUTF8(value, into: text, at: written)
+                end = UInt32(written)
             }
+            bounds.storeBytes(of: end, toByteOffset: 8 * index + 4, as: UInt32.self)
         }
     }
 
     /// The number of columns.
-    public var count: Int { storage.count }
+    public var count: Int { record.count }
 
     /// The name of the column at `index` (0-based; must be less than `count`).
     public func name(at index: Int) -> String {
@@ -58,7 +66,9 @@ public struct PendingRow: @unchecked Sendable {
     /// Whether the value of the column at `index` is SQL `NULL` (not the empty string).
     public func isNull(at index: Int) -> Bool {
         checkIndex(index)
-        return storage.withParts { bounds, _ in bounds[2 * index + 1] & PendingRowStorage.nullFlag != 0 }
+        return withExtendedLifetime(block) {
+            record.bound(2 * index + 1, in: record.bounds) & RowRecord.nullFlag != 0
+        }
     }
 
     /// Calls `body` with the unescaped value bytes of the column at `index`, without
@@ -67,13 +77,14 @@ public struct PendingRow: @unchecked Sendable {
         at index: Int, _ body: (UnsafeRawBufferPointer?) throws(E) -> R
     ) throws(E) -> R {
         checkIndex(index)
-        return try storage.withParts { (bounds, text) throws(E) -> R in
-            let start = Int(bounds[2 * index])
-            let end = bounds[2 * index + 1]
-            guard end & PendingRowStorage.nullFlag == 0 else {
+        return try withExtendedLifetime(block) { () throws(E) -> R in
+            let bounds = record.bounds
+            let start = Int(record.bound(2 * index, in: bounds))
+            let end = record.bound(2 * index + 1, in: bounds)
+            guard end & RowRecord.nullFlag == 0 else {
                 return try body(nil)
             }
-            return try body(UnsafeRawBufferPointer(rebasing: text[start..<Int(end)]))
+            return try body(UnsafeRawBufferPointer(start: record.text + start, count: Int(end) - start))
         }
     }
 
@@ -82,14 +93,16 @@ public struct PendingRow: @unchecked Sendable {
     /// `withUnsafeValueBytes(at:)` column by column. The pointers are valid
     /// only inside `body`.
     public func forEachValueBytes<E: Error>(_ body: (UnsafeRawBufferPointer?) throws(E) -> Void) throws(E) {
-        try storage.withParts { (bounds, text) throws(E) in
-            for index in 0..<storage.count {
-                let start = Int(bounds[2 * index])
-                let end = bounds[2 * index + 1]
-                if end & PendingRowStorage.nullFlag != 0 {
+        try withExtendedLifetime(block) { () throws(E) in
+            let bounds = record.bounds
+            let text = record.text
+            for index in 0..<record.count {
+                let start = Int(record.bound(2 * index, in: bounds))
+                let end = record.bound(2 * index + 1, in: bounds)
+                if end & RowRecord.nullFlag != 0 {
                     try body(nil)
                 } else {
-                    try body(UnsafeRawBufferPointer(rebasing: text[start..<Int(end)]))
+                    try body(UnsafeRawBufferPointer(start: text + start, count: Int(end) - start))
                 }
             }
         }
@@ -101,36 +114,36 @@ public struct PendingRow: @unchecked Sendable {
         at index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R
     ) throws(E) -> R {
         checkIndex(index)
-        return try storage.withParts { (bounds, text) throws(E) -> R in
-            let start = index == 0 ? 0 : Int(bounds[2 * index - 1] & ~PendingRowStorage.nullFlag)
-            let end = Int(bounds[2 * index])
-            return try body(UnsafeRawBufferPointer(rebasing: text[start..<end]))
+        return try withExtendedLifetime(block) { () throws(E) -> R in
+            let bounds = record.bounds
+            let start = index == 0 ? 0 : Int(record.bound(2 * index - 1, in: bounds) & ~RowRecord.nullFlag)
+            let end = Int(record.bound(2 * index, in: bounds))
+            return try body(UnsafeRawBufferPointer(start: record.text + start, count: end - start))
         }
     }
 
     /// True when `other` names the same columns in the same order (whatever
     /// their values): the rows fit one statement. One pass over both rows'
-    /// storage, no copies.
+    /// records, no copies.
     public func hasSameColumnNames(as other: PendingRow) -> Bool {
-        if storage === other.storage { return true }
-        let count = storage.count
-        guard count == other.storage.count else { return false }
-        return storage.withParts { bounds, text in
-            other.storage.withParts { otherBounds, otherText in
-                var start = 0
-                var otherStart = 0
-                for index in 0..<count {
-                    let end = Int(bounds[2 * index])
-                    let otherEnd = Int(otherBounds[2 * index])
-                    guard end - start == otherEnd - otherStart,
-                          UnsafeRawBufferPointer(rebasing: text[start..<end])
-                            .elementsEqual(UnsafeRawBufferPointer(rebasing: otherText[otherStart..<otherEnd]))
-                    else { return false }
-                    start = Int(bounds[2 * index + 1] & ~PendingRowStorage.nullFlag)
-                    otherStart = Int(otherBounds[2 * index + 1] & ~PendingRowStorage.nullFlag)
-                }
-                return true
+        if record == other.record { return true }
+        let count = record.count
+        guard count == other.record.count else { return false }
+        return withExtendedLifetime((block, other.block)) {
+            let bounds = record.bounds
+            let otherBounds = other.record.bounds
+            var start = 0
+            var otherStart = 0
+            for index in 0..<count {
+                let end = Int(record.bound(2 * index, in: bounds))
+                let otherEnd = Int(other.record.bound(2 * index, in: otherBounds))
+                guard end - start == otherEnd - otherStart,
+                      memoryEqual(record.text + start, other.record.text + otherStart, end - start)
+                else { return false }
+                start = Int(record.bound(2 * index + 1, in: bounds) & ~RowRecord.nullFlag)
+                otherStart = Int(other.record.bound(2 * index + 1, in: otherBounds) & ~RowRecord.nullFlag)
             }
+            return true
         }
     }
 
@@ -138,16 +151,17 @@ public struct PendingRow: @unchecked Sendable {
     public func index(ofColumnNamed name: String) -> Int? {
         var name = name
         return name.withUTF8 { wanted in
-            storage.withParts { bounds, text in
+            withExtendedLifetime(block) {
+                let bounds = record.bounds
                 var start = 0
-                for index in 0..<storage.count {
-                    let end = Int(bounds[2 * index])
+                for index in 0..<record.count {
+                    let end = Int(record.bound(2 * index, in: bounds))
                     if end - start == wanted.count,
-                        UnsafeRawBufferPointer(rebasing: text[start..<end]).elementsEqual(wanted)
+                        UnsafeRawBufferPointer(start: record.text + start, count: end - start).elementsEqual(wanted)
                     {
                         return index
                     }
-                    start = Int(bounds[2 * index + 1] & ~PendingRowStorage.nullFlag)
+                    start = Int(record.bound(2 * index + 1, in: bounds) & ~RowRecord.nullFlag)
                 }
                 return nil
             }
@@ -158,13 +172,13 @@ public struct PendingRow: @unchecked Sendable {
     public var columns: [PendingColumn] { Array(self) }
 
     private func checkIndex(_ index: Int) {
-        precondition(index >= 0 && index < storage.count, "PendingRow: column index \(index) out of range 0..<\(storage.count)")
+        precondition(index >= 0 && index < record.count, "PendingRow: column index \(index) out of range 0..<\(record.count)")
     }
 }
 
 extension PendingRow: RandomAccessCollection {
     public var startIndex: Int { 0 }
-    public var endIndex: Int { storage.count }
+    public var endIndex: Int { record.count }
 
     /// The column at `position`, built on access.
     public subscript(position: Int) -> PendingColumn {
@@ -174,20 +188,28 @@ extension PendingRow: RandomAccessCollection {
 
 extension PendingRow: Hashable {
     public static func == (lhs: PendingRow, rhs: PendingRow) -> Bool {
-        if lhs.storage === rhs.storage {
+        if lhs.record == rhs.record {
             return true
         }
-        guard lhs.storage.count == rhs.storage.count, lhs.storage.textCount == rhs.storage.textCount else {
+        let count = lhs.record.count
+        let textCount = lhs.record.textCount
+        guard count == rhs.record.count, textCount == rhs.record.textCount else {
             return false
         }
-        return lhs.storage.withCanonicalBytes { left in
-            rhs.storage.withCanonicalBytes { right in left.elementsEqual(right) }
+        // Equal columns give equal text and bounds (the layout is a function of the columns).
+        return withExtendedLifetime((lhs.block, rhs.block)) {
+            memoryEqual(lhs.record.text, rhs.record.text, textCount)
+                && memoryEqual(lhs.record.bounds, rhs.record.bounds, 8 * count)
         }
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(storage.count)
-        storage.withCanonicalBytes { hasher.combine(bytes: $0) }
+        let count = record.count
+        hasher.combine(count)
+        withExtendedLifetime(block) {
+            hasher.combine(bytes: UnsafeRawBufferPointer(start: record.text, count: record.textCount))
+            hasher.combine(bytes: UnsafeRawBufferPointer(start: record.bounds, count: 8 * count))
+        }
     }
 }
 
@@ -211,13 +233,13 @@ func makeString(_ bytes: UnsafeRawBufferPointer) -> String {
 }
 
 /// Copies the UTF-8 of `string` into `text` at `offset`; returns the offset after it.
-private func copyUTF8(_ string: String, into text: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+private func copyUTF8(_ string: String, into text: UnsafeMutableRawPointer, at offset: Int) -> Int {
     var string = string
     return string.withUTF8 { utf8 in
-        guard let source = utf8.baseAddress, let destination = text.baseAddress else {
+        guard let source = utf8.baseAddress else {
             return offset
         }
-        (destination + offset).copyMemory(from: source, byteCount: utf8.count)
+        (text + offset).copyMemory(from: source, byteCount: utf8.count)
         return offset + utf8.count
     }
 }

@@ -94,6 +94,22 @@ struct PropertyTests {
         #expect(try decodeAllWays(PendingEncoder.encodeBytes(columns)).columns == columns)
     }
 
+    @Test("names alike in their first eight bytes or in length are told apart, also at the row's end")
+    func namesAlikeAtTheStart() throws {
+        let names = ["id", "id2", "i", "identifie", "identifier", "identifies", "abcdefgh", "abcdefg", "abcdefghi", #"a""b"#]
+        for count in 1...names.count {
+            // Last in the row, a name's first bytes are read from the window of the row's last 16 bytes.
+            for value in [nil, "", "x"] {
+                let columns = names.prefix(count).map { PendingColumn(name: $0, value: value) }
+                let encoded = PendingEncoder.encodeBytes(columns)
+                #expect(try decodeAllWays(encoded).columns == columns)
+                let repeated = columns + [PendingColumn(name: names[count - 1], value: value)]
+                #expect(decodingError(PendingEncoder.encodeBytes(repeated)) == PendingDecodingError(
+                    .duplicateColumn, offset: encoded.count, columnIndex: count))
+            }
+        }
+    }
+
     @Test("a changed byte either fails cleanly or gives a row that re-encodes to the same bytes")
     func mutations() async {
         let input = zip(rowGenerator(columns: 1...8), Gen.int(in: 0...10_000), Gen<UInt8>.value(in: 0...255))

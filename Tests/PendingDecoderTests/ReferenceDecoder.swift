@@ -136,10 +136,20 @@ enum ReferenceDecoder {
         return .success(pairs)
     }
 
-    /// What the optimized decoder makes of `input`, in the reference's terms.
-    static func optimized(_ input: [UInt8]) -> Result<[ReferencePair], PendingDecodingError> {
+    /// What the optimized decoder makes of `input`, in the reference's terms:
+    /// `PendingRow(decoding:)`, or `decoder` when given.
+    static func optimized(
+        _ input: [UInt8], decoder: PendingRowDecoder? = nil
+    ) -> Result<[ReferencePair], PendingDecodingError> {
         do {
-            let row = try PendingRow(decoding: input)
+            var row = PendingRow([])
+            if let decoder {
+                row = try input.withUnsafeBytes { raw in
+                    Result { () throws(PendingDecodingError) -> PendingRow in try decoder.decode(raw) }
+                }.get()
+            } else {
+                row = try PendingRow(decoding: input)
+            }
             return .success(
                 (0..<row.count).map { index in
                     ReferencePair(

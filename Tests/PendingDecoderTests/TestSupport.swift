@@ -6,11 +6,15 @@ func bytes(_ text: String) -> [UInt8] {
     Array(text.utf8)
 }
 
-/// Decodes `input` three ways (raw buffer, array, string) and checks that they agree.
+/// Decodes `input` four ways (raw buffer, array, string, shared storage) and
+/// checks that they agree.
 func decodeAllWays(_ input: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws -> PendingRow {
     let fromArray = try PendingRow(decoding: input)
     let fromBuffer = try input.withUnsafeBytes { raw in try PendingRow(decoding: raw) }
     #expect(fromArray == fromBuffer, sourceLocation: sourceLocation)
+    let shared = try PendingRowDecoder().decode(input)
+    #expect(fromArray == shared, sourceLocation: sourceLocation)
+    #expect(fromArray.columns == shared.columns, sourceLocation: sourceLocation)
     if let text = String(validating: input, as: UTF8.self) {
         let fromString = try PendingRow(decoding: text)
         #expect(fromArray == fromString, sourceLocation: sourceLocation)
@@ -19,7 +23,7 @@ func decodeAllWays(_ input: [UInt8], sourceLocation: SourceLocation = #_sourceLo
 }
 
 /// The error of decoding `input`, or nil if it decodes. Also checks that the walk
-/// reports the same error and that the three input forms agree.
+/// and the shared-storage decoder report the same error.
 func decodingError(_ input: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> PendingDecodingError? {
     var rowError: PendingDecodingError?
     do {
@@ -27,6 +31,13 @@ func decodingError(_ input: [UInt8], sourceLocation: SourceLocation = #_sourceLo
     } catch {
         rowError = error
     }
+    var sharedError: PendingDecodingError?
+    do {
+        _ = try PendingRowDecoder().decode(input)
+    } catch {
+        sharedError = error
+    }
+    #expect(rowError == sharedError, sourceLocation: sourceLocation)
     var walkError: PendingDecodingError?
     do {
         _ = try input.withUnsafeBytes { raw in try PendingDecoder.validate(raw) }
@@ -59,4 +70,14 @@ func walkedColumns(_ input: [UInt8]) throws -> [PendingColumn] {
         }
     }
     return columns
+}
+
+extension PendingRowDecoder {
+    /// Decodes one encoded row held in an array of bytes.
+    func decode(_ bytes: [UInt8]) throws(PendingDecodingError) -> PendingRow {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(PendingDecodingError) -> PendingRow in try decode(raw) }
+        }
+        return try result.get()
+    }
 }

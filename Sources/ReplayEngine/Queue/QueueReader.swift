@@ -229,9 +229,12 @@ final class QueueReader {
 
     /// Pairs each change of `chunk` with its key and data rows from `rows`
     /// (both in "SeqId" order), skipping rows of changes outside the batch.
+    /// The chunk's rows are decoded into memory they share, freed once the
+    /// last of them is dropped.
     static func changes(_ chunk: QueryResult, rows: QueryResult) throws(ReplayError) -> [Change] {
         var changes: [Change] = []
         changes.reserveCapacity(chunk.rowCount)
+        let decoder = PendingRowDecoder()
         var next = 0
         var table = ""
         for row in 0..<chunk.rowCount {
@@ -250,7 +253,8 @@ final class QueueReader {
                 next += 1
             }
             table = tableName(in: chunk, row: row, previous: table)
-            changes.append(try change(in: chunk, row: row, table: table, rows: rows, keyRow: keyRow, dataRow: dataRow))
+            changes.append(try change(in: chunk, row: row, table: table, rows: rows, keyRow: keyRow, dataRow: dataRow,
+                                      decoder: decoder))
         }
         return changes
     }
@@ -295,9 +299,10 @@ final class QueueReader {
     }
 
     /// Decodes row `row` of a chunk's "Pending" rows, with its key and data
-    /// rows (rows `keyRow` and `dataRow` of `rows`), into a `Change`.
-    /// `table` is its "TableName", read by the caller (see `changes`).
-    static func change(in result: QueryResult, row: Int, table: String, rows: QueryResult, keyRow: Int?, dataRow: Int?) throws(ReplayError) -> Change {
+    /// rows (rows `keyRow` and `dataRow` of `rows`, decoded by `decoder`), into
+    /// a `Change`. `table` is its "TableName", read by the caller (see `changes`).
+    static func change(in result: QueryResult, row: Int, table: String, rows: QueryResult, keyRow: Int?, dataRow: Int?,
+                       decoder: PendingRowDecoder) throws(ReplayError) -> Change {
         guard let seqID = result.int64(row: row, column: 0), let xid = result.int64(row: row, column: 1).flatMap(UInt64.init(exactly:)) else {
             let seqText = result.string(row: row, column: 0) ?? ""
             let xidText = result.string(row: row, column: 1) ?? ""
@@ -315,7 +320,7 @@ final class QueueReader {
             do throws(PendingDecodingError) {
                 return try rows.withValueBytes(row: row, column: 2) { (bytes) throws(PendingDecodingError) -> PendingRow? in
                     guard let bytes else { return nil }
-                    return try PendingRow(decoding: bytes)
+                    return try decoder.decode(bytes)
                 }
             } catch {
                 let column = error.columnIndex.map { ", column #\($0)" } ?? ""
