@@ -75,14 +75,15 @@ final class QueueReader {
     }
 
     /// The key and data rows of the changes whose "SeqId" is from $1 to $2,
-    /// by "SeqId" (data row first). A range can hold rows of changes outside
-    /// the batch (applied, not yet cleaned up): `changes(_:rows:)` skips them.
-    /// A filter on the chunk's exact SeqIds would not help: the BRIN index
-    /// would be scanned once per array element.
+    /// in the order the BRIN bitmap scan finds them (`changes(_:rows:)`
+    /// orders them by "SeqId", mostly finding them in order already: sorting
+    /// on the master cost it about 1 ms per 5,000-row chunk). A range can
+    /// hold rows of changes outside the batch (applied, not yet cleaned up):
+    /// `changes(_:rows:)` skips them. A filter on the chunk's exact SeqIds
+    /// would not help: the BRIN index would be scanned once per array element.
     static let rowsQuery = """
         SELECT "SeqId", "IsKey", "Data" FROM "PendingData"
         WHERE "SeqId" BETWEEN $1 AND $2
-        ORDER BY "SeqId", "IsKey"
         """
 
     /// The batch transaction's plans: the queue's statistics lag its growth
@@ -235,6 +236,7 @@ final class QueueReader {
         var changes: [Change] = []
         changes.reserveCapacity(chunk.rowCount)
         let decoder = PendingRowDecoder()
+        let sorted = RowsBySeqID(rows)
         var next = 0
         var table = ""
         for row in 0..<chunk.rowCount {
@@ -242,12 +244,13 @@ final class QueueReader {
             let seqID = chunk.int64(row: row, column: 0) ?? .min
             var keyRow: Int?
             var dataRow: Int?
-            while next < rows.rowCount, let rowSeqID = rows.int64(row: next, column: 0), rowSeqID <= seqID {
-                if rowSeqID == seqID {
-                    if rows.withValueBytes(row: next, column: 1, { $0?.first == UInt8(ascii: "t") }) {
-                        keyRow = next
+            while next < sorted.count, sorted.seqID(next) <= seqID {
+                if sorted.seqID(next) == seqID {
+                    let found = sorted.row(next)
+                    if rows.withValueBytes(row: found, column: 1, { $0?.first == UInt8(ascii: "t") }) {
+                        keyRow = found
                     } else {
-                        dataRow = next
+                        dataRow = found
                     }
                 }
                 next += 1
