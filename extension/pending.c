@@ -60,6 +60,7 @@
 #include "storage/bufmgr.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/bytea.h"
 #include "utils/float.h"
 #include "utils/fmgroids.h"
@@ -173,6 +174,9 @@ typedef enum OutputKind
 typedef struct CaptureColumn
 {
 	bool		written;		/* false for dropped and generated columns */
+	bool		in_key;			/* part of the primary key */
+	int16		typlen;			/* for comparing an update's old and new value */
+	bool		typbyval;
 	char	   *label;			/* the column's name, quoted, then '=' */
 	int			label_len;
 	OutputKind	kind;
@@ -1782,6 +1786,8 @@ build_relation(CaptureRelation *crel, Relation rel)
 		col->kind = output_kind(outfunc);
 
 		col->written = (att->attgenerated == '\0');
+		col->typlen = att->attlen;
+		col->typbyval = att->attbyval;
 		if (col->written && type_uses_money(att->atttypid, 0))
 			crel->uses_money = true;
 	}
@@ -1800,6 +1806,7 @@ build_relation(CaptureRelation *crel, Relation rel)
 			elog(ERROR, "primary key of \"%s\" names a missing column %d",
 				 RelationGetRelationName(rel), attnum);
 		crel->keys[i++] = attnum;
+		crel->columns[attnum - 1].in_key = true;
 	}
 
 	MemoryContextSwitchTo(oldcontext);
@@ -1940,15 +1947,32 @@ append_pair(StringInfo buf, CaptureColumn *col, TupleTableSlot *slot,
 }
 
 /*
- * Encode a row of slot as a text datum: every written column, or only the
- * primary key.  With to_buffer, the result is a copy in the change buffer's
+ * Whether column i holds another value in after than in before.  The
+ * stored bytes are compared, so a value stored differently (compressed or
+ * toasted on one side only) counts as changed: the column is then written
+ * though it need not be, never left out though it changed.
+ */
+static bool
+value_changed(CaptureColumn *col, TupleTableSlot *before,
+			  TupleTableSlot *after, int i)
+{
+	if (before->tts_isnull[i] || after->tts_isnull[i])
+		return before->tts_isnull[i] != after->tts_isnull[i];
+	return !datumIsEqual(before->tts_values[i], after->tts_values[i],
+						 col->typbyval, col->typlen);
+}
+
+/*
+ * Encode a row of slot as a text datum: every written column, only the
+ * primary key (key_only), or, given the row before an update, the primary
+ * key and the columns the update changed (docs/FORMAT.md).  With to_buffer, the result is a copy in the change buffer's
  * memory, built in a StringInfo kept for the purpose; otherwise it is
  * palloc'd in the current context.  Either way the StringInfo starts with
  * room for the varlena header.
  */
 static text *
 encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only,
-		   bool to_buffer)
+		   TupleTableSlot *before, bool to_buffer)
 {
 	StringInfoData fresh;
 	StringInfo	buf;
@@ -1981,6 +2005,16 @@ encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only,
 		for (i = 0; i < crel->nkeys; i++)
 			append_pair(buf, &crel->columns[crel->keys[i] - 1], slot,
 						crel->keys[i]);
+	}
+	else if (before != NULL)
+	{
+		slot_getallattrs(before);
+		for (i = 0; i < crel->natts; i++)
+		{
+			if (crel->columns[i].written &&
+				(crel->columns[i].in_key || value_changed(&crel->columns[i], before, slot, i)))
+				append_pair(buf, &crel->columns[i], slot, i + 1);
+		}
 	}
 	else
 	{
@@ -2283,7 +2317,7 @@ fold_into_logged_change(CaptureQueue *queue, CaptureRelation *crel,
 	if (oldtuple != NULL)
 	{
 		int			nestlevel = use_fixed_output_settings(crel);
-		text	   *key = encode_row(crel, oldslot, true, false);
+		text	   *key = encode_row(crel, oldslot, true, NULL, false);
 
 		if (nestlevel >= 0)
 			AtEOXact_GUC(true, nestlevel);
@@ -2453,10 +2487,20 @@ recordchange(PG_FUNCTION_ARGS)
 	{
 		int			nestlevel = use_fixed_output_settings(crel);
 
+		/*
+		 * An update of a row written before this transaction carries only
+		 * the key and the columns it changed: less to print here, to queue,
+		 * to send and to set on the slave.  A row this transaction wrote
+		 * may still have a change merged into this one (see
+		 * fold_into_logged_change()), which takes the logged new row as the
+		 * whole result, so that one is written in full.
+		 */
+		bool		partial = (op == 'u' && !written_by_this_transaction(oldtuple));
+
 		if (oldslot != NULL)
-			key = encode_row(crel, oldslot, true, plain);
+			key = encode_row(crel, oldslot, true, NULL, plain);
 		if (newslot != NULL)
-			data = encode_row(crel, newslot, false, plain);
+			data = encode_row(crel, newslot, false, partial ? oldslot : NULL, plain);
 		if (nestlevel >= 0)
 			AtEOXact_GUC(true, nestlevel);
 	}

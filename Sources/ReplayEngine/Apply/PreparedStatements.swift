@@ -137,9 +137,10 @@ enum StatementBuilder {
         case .delete:
             sql = StatementText.delete(table: table.quotedName, key: keyColumns)
         case .replace:
-            sql = StatementText.replace(table: table.quotedName,
-                                        columns: written.map { (SQLIdentifier.quote($0.column.name), $0.column.type) },
-                                        key: keyColumns)
+            let given = Set(written.map(\.column.name))
+            let kept = table.columns.values.filter { !$0.generated && !given.contains($0.name) }
+                .map { SQLIdentifier.quote($0.name) }.sorted()
+            sql = StatementText.replace(table: table.quotedName, columns: typed, kept: kept, key: keyColumns)
         }
         let deletes = key.kind == .delete || key.kind == .deleteSet
         let inserts = key.kind == .insert || key.kind == .insertSet

@@ -31,7 +31,8 @@ extension ApplyPlanner {
     /// applied in waves of distinct rows, each wave as set-based statements;
     /// other tables keep the sequential steps. The folded change keeps the
     /// first change's XID, SeqId and old key (where a failure would first
-    /// show) and the last change's new row.
+    /// show) and the new row the changes leave: an update carries only the
+    /// columns it changed, laid over the row folded so far.
     public static func netEffect(
         _ changes: [Change], traits: [String: TableTraits], copyThreshold: Int, setThreshold: Int = 2
     ) -> ApplyPlan {
@@ -149,7 +150,10 @@ extension ApplyPlanner {
             if let at = row?.latest, let previous = entries[at]?.change.operation {
                 switch (previous, operation) {
                 case (.insert, .update), (.update, .update):
-                    entries[at]?.change.data = stretch[index].data
+                    // The update may carry only the columns it changed.
+                    let later = stretch[index].data
+                    let earlier = entries[at]?.change.data
+                    entries[at]?.change.data = earlier.flatMap { earlier in later.map { earlier.overlaid(with: $0) } } ?? later
                     continue
                 case (.update, .delete):
                     entries[at]?.change.operation = .delete

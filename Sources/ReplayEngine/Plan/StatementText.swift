@@ -23,12 +23,14 @@ enum StatementText {
     /// An update done as delete-then-insert, for rows whose new values
     /// include an identity column GENERATED ALWAYS (which UPDATE can only set
     /// to DEFAULT). The insert takes the deleted row's place, so the command
-    /// reports one row exactly when one row was matched.
-    static func replace(table: String, columns: [(name: String, type: String)], key: [String]) -> String {
-        let values = columns.enumerated().map { "$\($0 + 1)::\($1.type)" }.joined(separator: ", ")
-        return "WITH old AS (DELETE FROM \(table) WHERE \(condition(key, from: columns.count + 1)) RETURNING 1) "
-            + "INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", "))) OVERRIDING SYSTEM VALUE "
-            + "SELECT \(values) FROM old"
+    /// reports one row exactly when one row was matched. The `kept` columns,
+    /// which the update does not carry (it carries the ones it changed),
+    /// keep the deleted row's values.
+    static func replace(table: String, columns: [(name: String, type: String)], kept: [String] = [], key: [String]) -> String {
+        let values = columns.enumerated().map { "$\($0 + 1)::\($1.type)" } + kept.map { "old.\($0)" }
+        return "WITH old AS (DELETE FROM \(table) WHERE \(condition(key, from: columns.count + 1)) RETURNING *) "
+            + "INSERT INTO \(table) (\((columns.map(\.name) + kept).joined(separator: ", "))) OVERRIDING SYSTEM VALUE "
+            + "SELECT \(values.joined(separator: ", ")) FROM old"
     }
 
     /// Many rows in one INSERT: `INSERT INTO t (a, b) SELECT v.c1::type, … FROM unnest($1::text[], …) AS v(c1, …)`.

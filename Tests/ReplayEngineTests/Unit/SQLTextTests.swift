@@ -24,7 +24,9 @@ struct SQLTextTests {
                 == #"UPDATE T SET "a" = $1, "b" = $2 WHERE "k1" = $3 AND "k2" = $4"#)
         #expect(StatementText.delete(table: "T", key: [#""k""#]) == #"DELETE FROM T WHERE "k" = $1"#)
         #expect(StatementText.replace(table: "T", columns: [(#""id""#, "integer"), (#""v""#, "text")], key: [#""id""#])
-                == #"WITH old AS (DELETE FROM T WHERE "id" = $3 RETURNING 1) INSERT INTO T ("id", "v") OVERRIDING SYSTEM VALUE SELECT $1::integer, $2::text FROM old"#)
+                == #"WITH old AS (DELETE FROM T WHERE "id" = $3 RETURNING *) INSERT INTO T ("id", "v") OVERRIDING SYSTEM VALUE SELECT $1::integer, $2::text FROM old"#)
+        #expect(StatementText.replace(table: "T", columns: [(#""id""#, "integer")], kept: [#""v""#], key: [#""id""#])
+                == #"WITH old AS (DELETE FROM T WHERE "id" = $2 RETURNING *) INSERT INTO T ("id", "v") OVERRIDING SYSTEM VALUE SELECT $1::integer, old."v" FROM old"#)
         #expect(StatementText.truncate(tables: [("A", false), ("P", true)]) == "TRUNCATE ONLY A, P")
         #expect(StatementText.copy(table: "T", columns: [#""a""#]) == #"COPY T ("a") FROM STDIN"#)
     }
