@@ -148,7 +148,7 @@ def explain_queue_query(master_db):
     query = query.replace("$1::pg_snapshot", f"'{snapshot}'::pg_snapshot")
     # The replayer's master session and batch settings (Administration.swift, QueueReader.planSettings).
     with pq.Connection(master_db) as c:
-        c.query("SET jit = off; SET work_mem = '64MB'; SET enable_seqscan = off; SET max_parallel_workers_per_gather = 0")
+        c.query("SET jit = off; SET work_mem = '128MB'; SET enable_seqscan = off; SET max_parallel_workers_per_gather = 0")
         plans = ["-- the cursor", *(r[0] for r in c.query("EXPLAIN (ANALYZE, BUFFERS) " + query))]
         bounds = c.query(f'SELECT min("SeqId"), max("SeqId") FROM (SELECT "SeqId" FROM ({query}) AS b LIMIT 5000) AS f')[0]
         if bounds[0] is not None:
