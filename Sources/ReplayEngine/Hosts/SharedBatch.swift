@@ -112,11 +112,13 @@ struct SharedBatch {
             while let item = await feed.next(consumer: consumer) {
                 switch item {
                 case .chunk(let shared, let plan):
-                    // What this slave's own progress already holds is skipped;
-                    // the shared plan is only for the whole chunk.
-                    let chunk = shared.filter { !member.previous.sees($0.xid) }
+                    // What this slave's own progress already holds is skipped
+                    // (usually nothing: then the chunk is not copied); the
+                    // shared plan is only for the whole chunk.
+                    let whole = !shared.contains { member.previous.sees($0.xid) }
+                    let chunk = whole ? shared : shared.filter { !member.previous.sees($0.xid) }
                     guard !chunk.isEmpty else { continue }
-                    try session.apply(chunk, keepPipelineOpen: true, shared: chunk.count == shared.count ? plan : nil)
+                    try session.apply(chunk, keepPipelineOpen: true, shared: whole ? plan : nil)
                     changes += chunk.count
                     last = chunk.last ?? last
                 case .end(let snapshot, let sequences):
