@@ -29,10 +29,11 @@ struct DuplicateNameCheck {
     /// Slots of the stack table: twice the names, a power of two.
     static let stackSlots = 128
 
-    private let base: UnsafeRawPointer
+    // Plain pointers, no counts: the capacities are the constants above, and
+    // every word less is a register more for the scanner that holds the check.
     private let keys: UnsafeMutablePointer<UInt64>
-    private let entries: UnsafeMutableBufferPointer<NameEntry>
-    private let slots: UnsafeMutableBufferPointer<Int16>
+    private let entries: UnsafeMutablePointer<NameEntry>
+    private let slots: UnsafeMutablePointer<Int16>
     private var count = 0
     /// Held unmanaged so that the check (and the scanner holding it) stays a
     /// trivial type, cheap to move; `release()` frees it.
@@ -41,21 +42,21 @@ struct DuplicateNameCheck {
     /// `keys` must hold `pairwiseLimit` keys, `entries` `stackCapacity` names and
     /// `slots` `stackSlots` slots (a power of two); all may be uninitialized.
     init(
-        base: UnsafeRawPointer, keys: UnsafeMutablePointer<UInt64>, entries: UnsafeMutableBufferPointer<NameEntry>,
+        keys: UnsafeMutablePointer<UInt64>, entries: UnsafeMutableBufferPointer<NameEntry>,
         slots: UnsafeMutableBufferPointer<Int16>
     ) {
-        self.base = base
+        assert(entries.count >= Self.stackCapacity && slots.count == Self.stackSlots)
         self.keys = keys
-        self.entries = entries
-        self.slots = slots
+        self.entries = entries.baseAddress.unsafelyUnwrapped
+        self.slots = slots.baseAddress.unsafelyUnwrapped
     }
 
-    /// Records the raw name at `start..<start + length` (offsets below 2^31) and
+    /// Records the raw name at `base[start..<start + length]` (offsets below 2^31) and
     /// returns false if the row already had it. `key` is the scanner's
     /// `nameKey`: equal names have equal keys, and names of up to seven bytes
     /// have equal keys only if they are equal.
     @inline(__always)
-    mutating func insert(start: Int, length: Int, key: UInt64) -> Bool {
+    mutating func insert(start: Int, length: Int, key: UInt64, in base: UnsafeRawPointer) -> Bool {
         if count < Self.pairwiseLimit {
             var index = 0
             while index < count {
@@ -73,35 +74,45 @@ struct DuplicateNameCheck {
             count &+= 1
             return true
         }
-        return insertWide(start: start, length: length)
+        // Out of line and not `mutating`: the check, inlined into the scanner,
+        // must never need an address (see ScannedRow.swift).
+        let wide = Self.insertWide(
+            start: start, length: length, in: base, entries: entries, slots: slots, count: count, overflow: overflow)
+        count = wide.count
+        overflow = wide.overflow
+        return wide.inserted
     }
 
-    private mutating func insertWide(start: Int, length: Int) -> Bool {
+    /// `insert` past `pairwiseLimit` names: returns whether the name was new
+    /// and the check's new `count` and `overflow`.
+    @inline(never)
+    private static func insertWide(
+        start: Int, length: Int, in base: UnsafeRawPointer, entries: UnsafeMutablePointer<NameEntry>,
+        slots: UnsafeMutablePointer<Int16>, count: Int, overflow: Unmanaged<Overflow>?
+    ) -> (inserted: Bool, count: Int, overflow: Unmanaged<Overflow>?) {
         let entry = NameEntry(
             start: UInt32(start), length: UInt32(length), fingerprint: nameFingerprint(base, start, length))
-        if let spilled = overflow {
-            return spilled.takeUnretainedValue().insert(entry, base: base)
+        if let overflow {
+            return (overflow.takeUnretainedValue().insert(entry, base: base), count, overflow)
         }
-        if count == Self.pairwiseLimit {
-            buildTable()
+        if count == pairwiseLimit {
+            buildTable(in: base, entries: entries, count: count, slots: slots)
         }
-        if count == Self.stackCapacity {
-            let spilled = Overflow(entries: UnsafeBufferPointer(rebasing: entries[0..<count]))
-            overflow = Unmanaged.passRetained(spilled)
-            return spilled.insert(entry, base: base)
+        if count == stackCapacity {
+            let spilled = Overflow(entries: UnsafeBufferPointer(start: entries, count: count))
+            return (spilled.insert(entry, base: base), count, Unmanaged.passRetained(spilled))
         }
-        let mask = Self.stackSlots - 1
+        let mask = stackSlots - 1
         var slot = Int(entry.fingerprint) & mask
         while true {
             let occupant = Int(slots[slot])
             if occupant < 0 {
                 slots[slot] = Int16(count)
                 entries[count] = entry
-                count += 1
-                return true
+                return (true, count + 1, nil)
             }
             if sameName(entries[occupant], entry, base: base) {
-                return false
+                return (false, count, nil)
             }
             slot = (slot + 1) & mask
         }
@@ -112,10 +123,13 @@ struct DuplicateNameCheck {
         overflow?.release()
     }
 
-    /// Fingerprints the names seen so far and files them in the stack table.
-    private mutating func buildTable() {
-        slots.update(repeating: -1)
-        let mask = Self.stackSlots - 1
+    /// Fingerprints the first `count` names and files them in the stack table.
+    private static func buildTable(
+        in base: UnsafeRawPointer, entries: UnsafeMutablePointer<NameEntry>, count: Int,
+        slots: UnsafeMutablePointer<Int16>
+    ) {
+        slots.update(repeating: -1, count: stackSlots)
+        let mask = stackSlots - 1
         for index in 0..<count {
             entries[index].fingerprint = nameFingerprint(base, Int(entries[index].start), Int(entries[index].length))
             var slot = Int(entries[index].fingerprint) & mask
