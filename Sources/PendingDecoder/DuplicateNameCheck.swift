@@ -6,7 +6,9 @@
 //
 // Rows of up to `pairwiseLimit` columns compare each new name with the earlier
 // ones: first its first eight bytes and length (the scanner passes them in, as
-// a key), then the rest of the bytes of a longer name. No hashing at all. Wider
+// a key), then the rest of the bytes of a longer name. A 64-bit filter of the
+// keys seen (one bit each, picked by a multiply) skips that comparison for
+// most names of narrow rows: a clear bit means no earlier key is equal. Wider
 // rows switch to an open-addressing table over a cheap fingerprint of each
 // name, in caller-provided (stack) memory up to `stackCapacity` names and on
 // the heap beyond that.
@@ -34,7 +36,8 @@ struct DuplicateNameCheck {
     private let keys: UnsafeMutablePointer<UInt64>
     private let entries: UnsafeMutablePointer<NameEntry>
     private let slots: UnsafeMutablePointer<Int16>
-    private var count = 0
+    /// One bit per key seen in the pairwise part (see `filterBit`).
+    private var seenKeys: UInt64 = 0
     /// Held unmanaged so that the check (and the scanner holding it) stays a
     /// trivial type, cheap to move; `release()` frees it.
     private var overflow: Unmanaged<Overflow>?
@@ -54,53 +57,64 @@ struct DuplicateNameCheck {
     /// Records the raw name at `base[start..<start + length]` (offsets below 2^31) and
     /// returns false if the row already had it. `key` is the scanner's
     /// `nameKey`: equal names have equal keys, and names of up to seven bytes
-    /// have equal keys only if they are equal.
+    /// have equal keys only if they are equal. `count` is the number of names
+    /// recorded so far (the scanner's column index: the check does not keep
+    /// its own, one register less in the scanner's loop).
     @inline(__always)
-    mutating func insert(start: Int, length: Int, key: UInt64, in base: UnsafeRawPointer) -> Bool {
+    mutating func insert(start: Int, length: Int, key: UInt64, in base: UnsafeRawPointer, count: Int) -> Bool {
         if count < Self.pairwiseLimit {
-            var index = 0
-            while index < count {
-                // Equal keys are rare: check the length and the rest only then.
-                if keys[index] == key, Int(entries[index].length) == length,
-                    length <= 8 || memoryEqual(base + Int(entries[index].start) + 8, base + start + 8, length - 8)
-                {
-                    return false
+            let bit = Self.filterBit(key)
+            if seenKeys & bit != 0 {
+                var index = 0
+                while index < count {
+                    // Equal keys are rare: check the length and the rest only then.
+                    if keys[index] == key, Int(entries[index].length) == length,
+                        length <= 8 || memoryEqual(base + Int(entries[index].start) + 8, base + start + 8, length - 8)
+                    {
+                        return false
+                    }
+                    index &+= 1
                 }
-                index &+= 1
             }
+            seenKeys |= bit
             keys[count] = key
-            entries[count] = NameEntry(
-                start: UInt32(truncatingIfNeeded: start), length: UInt32(truncatingIfNeeded: length), fingerprint: 0)
-            count &+= 1
+            // The fingerprint is left unset: `buildTable` computes it if needed.
+            entries[count].start = UInt32(truncatingIfNeeded: start)
+            entries[count].length = UInt32(truncatingIfNeeded: length)
             return true
         }
         // Out of line and not `mutating`: the check, inlined into the scanner,
         // must never need an address (see ScannedRow.swift).
         let wide = Self.insertWide(
             start: start, length: length, in: base, entries: entries, slots: slots, count: count, overflow: overflow)
-        count = wide.count
         overflow = wide.overflow
         return wide.inserted
     }
 
+    /// The filter bit of `key`: the top six bits of a multiplicative hash.
+    @inline(__always)
+    private static func filterBit(_ key: UInt64) -> UInt64 {
+        1 &<< ((key &* 0x9E37_79B9_7F4A_7C15) &>> 58)
+    }
+
     /// `insert` past `pairwiseLimit` names: returns whether the name was new
-    /// and the check's new `count` and `overflow`.
+    /// and the check's new `overflow`.
     @inline(never)
     private static func insertWide(
         start: Int, length: Int, in base: UnsafeRawPointer, entries: UnsafeMutablePointer<NameEntry>,
         slots: UnsafeMutablePointer<Int16>, count: Int, overflow: Unmanaged<Overflow>?
-    ) -> (inserted: Bool, count: Int, overflow: Unmanaged<Overflow>?) {
+    ) -> (inserted: Bool, overflow: Unmanaged<Overflow>?) {
         let entry = NameEntry(
             start: UInt32(start), length: UInt32(length), fingerprint: nameFingerprint(base, start, length))
         if let overflow {
-            return (overflow.takeUnretainedValue().insert(entry, base: base), count, overflow)
+            return (overflow.takeUnretainedValue().insert(entry, base: base), overflow)
         }
         if count == pairwiseLimit {
             buildTable(in: base, entries: entries, count: count, slots: slots)
         }
         if count == stackCapacity {
             let spilled = Overflow(entries: UnsafeBufferPointer(start: entries, count: count))
-            return (spilled.insert(entry, base: base), count, Unmanaged.passRetained(spilled))
+            return (spilled.insert(entry, base: base), Unmanaged.passRetained(spilled))
         }
         let mask = stackSlots - 1
         var slot = Int(entry.fingerprint) & mask
@@ -109,10 +123,10 @@ struct DuplicateNameCheck {
             if occupant < 0 {
                 slots[slot] = Int16(count)
                 entries[count] = entry
-                return (true, count + 1, nil)
+                return (true, nil)
             }
             if sameName(entries[occupant], entry, base: base) {
-                return (false, count, nil)
+                return (false, nil)
             }
             slot = (slot + 1) & mask
         }

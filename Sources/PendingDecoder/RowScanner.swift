@@ -91,7 +91,7 @@ struct RowScanner<Destination: TextDestination> {
 
         let nameLength = nameEnd &- nameStart
         let key = row.nameKey(start: nameStart, length: nameLength)
-        guard names.insert(start: nameStart, length: nameLength, key: key, in: base) else {
+        guard names.insert(start: nameStart, length: nameLength, key: key, in: base, count: columnIndex) else {
             throw scanError(.duplicateColumn, pairStart, columnIndex)
         }
         let field = PendingField(

@@ -24,6 +24,7 @@ struct ScannedRow {
     private let windowStart: Int
 
     /// Fills `window` (32 bytes, its second half already zero) from `base[0..<end]`.
+    @inline(__always)
     init(base: UnsafeRawPointer, end: Int, window: UnsafeMutableRawPointer) {
         self.base = base
         self.end = end

@@ -88,6 +88,25 @@ struct PropertyTests {
         }
     }
 
+    @Test("narrow rows of distinct short names pass the duplicate filter, and every repeat is caught")
+    func filteredNames() throws {
+        // Up to 16 names (the pairwise part of the check) over 64 filter bits.
+        // With the present hash "h" and "ab" share a bit with "name", "n" with
+        // "amount", "p" and "ak" with "created", "al" with "flag": both the
+        // skipped and the full comparison are taken.
+        let names = ["id", "name", "amount", "created", "flag", "h", "n", "p", "ab", "ak", "al", "x", "y", "z", "w", "v"]
+        for count in 1...names.count {
+            let columns = names.prefix(count).map { PendingColumn(name: $0, value: "v") }
+            let encoded = PendingEncoder.encodeBytes(columns)
+            #expect(try decodeAllWays(encoded).columns == columns)
+            for repeated in 0..<count {
+                let row = columns + [columns[repeated]]
+                #expect(decodingError(PendingEncoder.encodeBytes(row)) == PendingDecodingError(
+                    .duplicateColumn, offset: encoded.count, columnIndex: count))
+            }
+        }
+    }
+
     @Test("names that differ only in the middle are told apart")
     func similarNames() throws {
         let columns = (0..<200).map { PendingColumn(name: "prefix_long_\($0)_suffix_long", value: nil) }
