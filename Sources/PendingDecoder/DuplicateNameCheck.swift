@@ -4,12 +4,12 @@
 // the format doubles every embedded quote, so two raw names are equal exactly
 // when the names they stand for are equal.
 //
-// Rows of up to `pairwiseLimit` columns compare each new name with the earlier
-// ones: first its first eight bytes and length (the scanner passes them in, as
-// a key), then the rest of the bytes of a longer name. A 64-bit filter of the
-// keys seen (one bit each, picked by a multiply) skips that comparison for
-// most names of narrow rows: a clear bit means no earlier key is equal. Wider
-// rows switch to an open-addressing table over a cheap fingerprint of each
+// Rows of up to `pairwiseLimit` columns keep a 64-bit filter: one bit per
+// name, picked by a multiply from a key of its first eight bytes and length
+// (the scanner passes it in). A name whose bit is still clear is new, with no
+// comparison at all; that is most names of a narrow row. Only when the bit is
+// already set is the name compared with each earlier one, length then bytes.
+// Wider rows switch to an open-addressing table over a cheap fingerprint of each
 // name, in caller-provided (stack) memory up to `stackCapacity` names and on
 // the heap beyond that.
 
@@ -33,31 +33,25 @@ struct DuplicateNameCheck {
 
     // Plain pointers, no counts: the capacities are the constants above, and
     // every word less is a register more for the scanner that holds the check.
-    private let keys: UnsafeMutablePointer<UInt64>
     private let entries: UnsafeMutablePointer<NameEntry>
     private let slots: UnsafeMutablePointer<Int16>
-    /// One bit per key seen in the pairwise part (see `filterBit`).
+    /// One bit per name seen in the pairwise part (see `filterBit`).
     private var seenKeys: UInt64 = 0
     /// Held unmanaged so that the check (and the scanner holding it) stays a
     /// trivial type, cheap to move; `release()` frees it.
     private var overflow: Unmanaged<Overflow>?
 
-    /// `keys` must hold `pairwiseLimit` keys, `entries` `stackCapacity` names and
-    /// `slots` `stackSlots` slots (a power of two); all may be uninitialized.
-    init(
-        keys: UnsafeMutablePointer<UInt64>, entries: UnsafeMutableBufferPointer<NameEntry>,
-        slots: UnsafeMutableBufferPointer<Int16>
-    ) {
+    /// `entries` must hold `stackCapacity` names and `slots` `stackSlots`
+    /// slots (a power of two); both may be uninitialized.
+    init(entries: UnsafeMutableBufferPointer<NameEntry>, slots: UnsafeMutableBufferPointer<Int16>) {
         assert(entries.count >= Self.stackCapacity && slots.count == Self.stackSlots)
-        self.keys = keys
         self.entries = entries.baseAddress.unsafelyUnwrapped
         self.slots = slots.baseAddress.unsafelyUnwrapped
     }
 
     /// Records the raw name at `base[start..<start + length]` (offsets below 2^31) and
     /// returns false if the row already had it. `key` is the scanner's
-    /// `nameKey`: equal names have equal keys, and names of up to seven bytes
-    /// have equal keys only if they are equal. `count` is the number of names
+    /// `nameKey`: equal names have equal keys. `count` is the number of names
     /// recorded so far (the scanner's column index: the check does not keep
     /// its own, one register less in the scanner's loop).
     @inline(__always)
@@ -67,9 +61,8 @@ struct DuplicateNameCheck {
             if seenKeys & bit != 0 {
                 var index = 0
                 while index < count {
-                    // Equal keys are rare: check the length and the rest only then.
-                    if keys[index] == key, Int(entries[index].length) == length,
-                        length <= 8 || memoryEqual(base + Int(entries[index].start) + 8, base + start + 8, length - 8)
+                    if Int(entries[index].length) == length,
+                        memoryEqual(base + Int(entries[index].start), base + start, length)
                     {
                         return false
                     }
@@ -77,7 +70,6 @@ struct DuplicateNameCheck {
                 }
             }
             seenKeys |= bit
-            keys[count] = key
             // The fingerprint is left unset: `buildTable` computes it if needed.
             entries[count].start = UInt32(truncatingIfNeeded: start)
             entries[count].length = UInt32(truncatingIfNeeded: length)

@@ -16,7 +16,7 @@ struct RowScanner<Destination: TextDestination> {
     /// The scanner reads `base[0..<end]` and uses `scratch` (one row at a time).
     init(base: UnsafeRawPointer, end: Int, scratch: ScannerScratch, destination: Destination) {
         row = ScannedRow(base: base, end: end, window: scratch.window)
-        names = DuplicateNameCheck(keys: scratch.keys, entries: scratch.entries, slots: scratch.slots)
+        names = DuplicateNameCheck(entries: scratch.entries, slots: scratch.slots)
         self.destination = destination
     }
 
@@ -110,12 +110,11 @@ struct RowScanner<Destination: TextDestination> {
 }
 
 /// The scratch memory of a scanner: the end-of-row window and the duplicate
-/// check's keys, names and table (see `DuplicateNameCheck.init`).
+/// check's names and table (see `DuplicateNameCheck.init`).
 struct ScannerScratch {
     static let windowSize = 32
 
     let window: UnsafeMutableRawPointer
-    let keys: UnsafeMutablePointer<UInt64>
     let entries: UnsafeMutableBufferPointer<NameEntry>
     let slots: UnsafeMutableBufferPointer<Int16>
 
@@ -123,14 +122,12 @@ struct ScannerScratch {
     static func allocate() -> ScannerScratch {
         ScannerScratch(
             window: zeroedWindow(.allocate(byteCount: windowSize, alignment: 16)),
-            keys: .allocate(capacity: DuplicateNameCheck.pairwiseLimit),
             entries: .allocate(capacity: DuplicateNameCheck.stackCapacity),
             slots: .allocate(capacity: DuplicateNameCheck.stackSlots))
     }
 
     func deallocate() {
         window.deallocate()
-        keys.deallocate()
         entries.deallocate()
         slots.deallocate()
     }
@@ -149,12 +146,9 @@ private func zeroedWindow(_ window: UnsafeMutableRawPointer) -> UnsafeMutableRaw
 func withScannerScratch<R>(_ body: (ScannerScratch) -> R) -> R {
     withUnsafeTemporaryAllocation(of: NameEntry.self, capacity: DuplicateNameCheck.stackCapacity) { entries in
         withUnsafeTemporaryAllocation(of: Int16.self, capacity: DuplicateNameCheck.stackSlots) { slots in
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: DuplicateNameCheck.pairwiseLimit) { keys in
-                withUnsafeTemporaryAllocation(byteCount: ScannerScratch.windowSize, alignment: 16) { window in
-                    body(ScannerScratch(
-                        window: zeroedWindow(window.baseAddress.unsafelyUnwrapped), keys: keys.baseAddress.unsafelyUnwrapped,
-                        entries: entries, slots: slots))
-                }
+            withUnsafeTemporaryAllocation(byteCount: ScannerScratch.windowSize, alignment: 16) { window in
+                body(ScannerScratch(
+                    window: zeroedWindow(window.baseAddress.unsafelyUnwrapped), entries: entries, slots: slots))
             }
         }
     }

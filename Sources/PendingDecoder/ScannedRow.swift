@@ -46,9 +46,9 @@ struct ScannedRow {
         UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
-    /// What the duplicate check compares first: the raw name's first eight
+    /// What the duplicate check's filter hashes: the raw name's first eight
     /// bytes, or for a shorter name its bytes with its length in the top byte
-    /// (read from the window near the row's end).
+    /// (read from the window near the row's end). Equal names have equal keys.
     @inline(__always)
     func nameKey(start: Int, length: Int) -> UInt64 {
         let word = UInt64(littleEndian: start &+ 8 <= end
