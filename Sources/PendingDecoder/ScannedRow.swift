@@ -46,19 +46,16 @@ struct ScannedRow {
         UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
-    /// What the duplicate check's filter hashes: the raw name's first eight
-    /// bytes, or for a shorter name its bytes with its length in the top byte
-    /// (read from the window near the row's end). Equal names have equal keys.
+    /// What the duplicate check's filter hashes for the raw name at
+    /// `start..<start + length`: its first two bytes, its last two and its
+    /// length. Equal names have equal keys. A one-byte name's two-byte reads
+    /// take in the quote on either side, the same for every name; all reads
+    /// stay within the pair, so no window is needed.
     @inline(__always)
     func nameKey(start: Int, length: Int) -> UInt64 {
-        let word = UInt64(littleEndian: start &+ 8 <= end
-            ? base.loadUnaligned(fromByteOffset: start, as: UInt64.self)
-            : window.loadUnaligned(fromByteOffset: start &- windowStart, as: UInt64.self))
-        guard length < 8 else {
-            return word
-        }
-        let unused = UInt64(truncatingIfNeeded: 64 &- 8 &* length)
-        return word & (UInt64.max &>> unused) | UInt64(truncatingIfNeeded: length) &<< 56
+        let head = base.loadUnaligned(fromByteOffset: start, as: UInt16.self)
+        let tail = base.loadUnaligned(fromByteOffset: start &+ length &- 2, as: UInt16.self)
+        return UInt64(head) | UInt64(tail) &<< 16 | UInt64(truncatingIfNeeded: length) &<< 32
     }
 
     /// The offset of the first byte from `start` on that is `first`, `second`,
