@@ -1,12 +1,12 @@
-// Finding a repeated column name within one row without hashing every row.
+// Finding a repeated column name within one row, cheaply for narrow rows.
 //
 // Names are compared in their escaped form as written between the quotes:
 // the format doubles every embedded quote, so two raw names are equal exactly
 // when the names they stand for are equal.
 //
 // Rows of up to `pairwiseLimit` columns keep a 64-bit filter: one bit per
-// name, picked by a multiply from a key of its first eight bytes and length
-// (the scanner passes it in). A name whose bit is still clear is new, with no
+// name, picked by a multiply from a key of its first and last two bytes and
+// its length (the scanner's `nameKey`). A name whose bit is still clear is new, with no
 // comparison at all; that is most names of a narrow row. Only when the bit is
 // already set is the name compared with each earlier one, length then bytes.
 // Wider rows switch to an open-addressing table over a cheap fingerprint of each
