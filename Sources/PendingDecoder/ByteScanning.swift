@@ -35,6 +35,14 @@ func loadByte(_ base: UnsafeRawPointer, _ offset: Int) -> UInt8 {
     base.load(fromByteOffset: offset, as: UInt8.self)
 }
 
+/// The bytes of `word` that are `first`, `second`, NUL or not ASCII (≥ 0x80),
+/// flagged by their high bit; only the lowest flag is exact (see `zeroBytes`).
+@inline(__always)
+func delimiterOrSuspectFlags(_ word: UInt64, _ first: UInt8, _ second: UInt8) -> UInt64 {
+    zeroBytes(word ^ (UInt64(first) &* lowBits)) | zeroBytes(word ^ (UInt64(second) &* lowBits))
+        | zeroBytes(word) | word & highBits
+}
+
 /// The lanes of `vector` that are `first`, `second`, NUL or not ASCII (≥ 0x80),
 /// as two little-endian words of 0x00/0xFF bytes: zero when there are none.
 @inline(__always)

@@ -1,13 +1,15 @@
-// Finding a repeated column name within one row without hashing every row.
+// Finding a repeated column name within one row, cheaply for narrow rows.
 //
 // Names are compared in their escaped form as written between the quotes:
 // the format doubles every embedded quote, so two raw names are equal exactly
 // when the names they stand for are equal.
 //
-// Rows of up to `pairwiseLimit` columns compare each new name with the earlier
-// ones: first its first eight bytes and length (the scanner passes them in, as
-// a key), then the rest of the bytes of a longer name. No hashing at all. Wider
-// rows switch to an open-addressing table over a cheap fingerprint of each
+// Rows of up to `pairwiseLimit` columns keep a 64-bit filter: one bit per
+// name, picked by a multiply from a key of its first and last two bytes and
+// its length (the scanner's `nameKey`). A name whose bit is still clear is new, with no
+// comparison at all; that is most names of a narrow row. Only when the bit is
+// already set is the name compared with each earlier one, length then bytes.
+// Wider rows switch to an open-addressing table over a cheap fingerprint of each
 // name, in caller-provided (stack) memory up to `stackCapacity` names and on
 // the heap beyond that.
 
@@ -29,79 +31,94 @@ struct DuplicateNameCheck {
     /// Slots of the stack table: twice the names, a power of two.
     static let stackSlots = 128
 
-    private let base: UnsafeRawPointer
-    private let keys: UnsafeMutablePointer<UInt64>
-    private let entries: UnsafeMutableBufferPointer<NameEntry>
-    private let slots: UnsafeMutableBufferPointer<Int16>
-    private var count = 0
+    // Plain pointers, no counts: the capacities are the constants above, and
+    // every word less is a register more for the scanner that holds the check.
+    private let entries: UnsafeMutablePointer<NameEntry>
+    private let slots: UnsafeMutablePointer<Int16>
+    /// One bit per name seen in the pairwise part (see `filterBit`).
+    private var seenKeys: UInt64 = 0
     /// Held unmanaged so that the check (and the scanner holding it) stays a
     /// trivial type, cheap to move; `release()` frees it.
     private var overflow: Unmanaged<Overflow>?
 
-    /// `keys` must hold `pairwiseLimit` keys, `entries` `stackCapacity` names and
-    /// `slots` `stackSlots` slots (a power of two); all may be uninitialized.
-    init(
-        base: UnsafeRawPointer, keys: UnsafeMutablePointer<UInt64>, entries: UnsafeMutableBufferPointer<NameEntry>,
-        slots: UnsafeMutableBufferPointer<Int16>
-    ) {
-        self.base = base
-        self.keys = keys
-        self.entries = entries
-        self.slots = slots
+    /// `entries` must hold `stackCapacity` names and `slots` `stackSlots`
+    /// slots (a power of two); both may be uninitialized.
+    init(entries: UnsafeMutableBufferPointer<NameEntry>, slots: UnsafeMutableBufferPointer<Int16>) {
+        assert(entries.count >= Self.stackCapacity && slots.count == Self.stackSlots)
+        self.entries = entries.baseAddress.unsafelyUnwrapped
+        self.slots = slots.baseAddress.unsafelyUnwrapped
     }
 
-    /// Records the raw name at `start..<start + length` (offsets below 2^31) and
+    /// Records the raw name at `base[start..<start + length]` (offsets below 2^31) and
     /// returns false if the row already had it. `key` is the scanner's
-    /// `nameKey`: equal names have equal keys, and names of up to seven bytes
-    /// have equal keys only if they are equal.
+    /// `nameKey`: equal names have equal keys. `count` is the number of names
+    /// recorded so far (the scanner's column index: the check does not keep
+    /// its own, one register less in the scanner's loop).
     @inline(__always)
-    mutating func insert(start: Int, length: Int, key: UInt64) -> Bool {
+    mutating func insert(start: Int, length: Int, key: UInt64, in base: UnsafeRawPointer, count: Int) -> Bool {
         if count < Self.pairwiseLimit {
-            var index = 0
-            while index < count {
-                // Equal keys are rare: check the length and the rest only then.
-                if keys[index] == key, Int(entries[index].length) == length,
-                    length <= 8 || memoryEqual(base + Int(entries[index].start) + 8, base + start + 8, length - 8)
-                {
-                    return false
+            let bit = Self.filterBit(key)
+            if seenKeys & bit != 0 {
+                var index = 0
+                while index < count {
+                    if Int(entries[index].length) == length,
+                        memoryEqual(base + Int(entries[index].start), base + start, length)
+                    {
+                        return false
+                    }
+                    index &+= 1
                 }
-                index &+= 1
             }
-            keys[count] = key
-            entries[count] = NameEntry(
-                start: UInt32(truncatingIfNeeded: start), length: UInt32(truncatingIfNeeded: length), fingerprint: 0)
-            count &+= 1
+            seenKeys |= bit
+            // The fingerprint is left unset: `buildTable` computes it if needed.
+            entries[count].start = UInt32(truncatingIfNeeded: start)
+            entries[count].length = UInt32(truncatingIfNeeded: length)
             return true
         }
-        return insertWide(start: start, length: length)
+        // Out of line and not `mutating`: the check, inlined into the scanner,
+        // must never need an address (see ScannedRow.swift).
+        let wide = Self.insertWide(
+            start: start, length: length, in: base, entries: entries, slots: slots, count: count, overflow: overflow)
+        overflow = wide.overflow
+        return wide.inserted
     }
 
-    private mutating func insertWide(start: Int, length: Int) -> Bool {
+    /// The filter bit of `key`: the top six bits of a multiplicative hash.
+    @inline(__always)
+    private static func filterBit(_ key: UInt64) -> UInt64 {
+        1 &<< ((key &* 0x9E37_79B9_7F4A_7C15) &>> 58)
+    }
+
+    /// `insert` past `pairwiseLimit` names: returns whether the name was new
+    /// and the check's new `overflow`.
+    @inline(never)
+    private static func insertWide(
+        start: Int, length: Int, in base: UnsafeRawPointer, entries: UnsafeMutablePointer<NameEntry>,
+        slots: UnsafeMutablePointer<Int16>, count: Int, overflow: Unmanaged<Overflow>?
+    ) -> (inserted: Bool, overflow: Unmanaged<Overflow>?) {
         let entry = NameEntry(
             start: UInt32(start), length: UInt32(length), fingerprint: nameFingerprint(base, start, length))
-        if let spilled = overflow {
-            return spilled.takeUnretainedValue().insert(entry, base: base)
+        if let overflow {
+            return (overflow.takeUnretainedValue().insert(entry, base: base), overflow)
         }
-        if count == Self.pairwiseLimit {
-            buildTable()
+        if count == pairwiseLimit {
+            buildTable(in: base, entries: entries, count: count, slots: slots)
         }
-        if count == Self.stackCapacity {
-            let spilled = Overflow(entries: UnsafeBufferPointer(rebasing: entries[0..<count]))
-            overflow = Unmanaged.passRetained(spilled)
-            return spilled.insert(entry, base: base)
+        if count == stackCapacity {
+            let spilled = Overflow(entries: UnsafeBufferPointer(start: entries, count: count))
+            return (spilled.insert(entry, base: base), Unmanaged.passRetained(spilled))
         }
-        let mask = Self.stackSlots - 1
+        let mask = stackSlots - 1
         var slot = Int(entry.fingerprint) & mask
         while true {
             let occupant = Int(slots[slot])
             if occupant < 0 {
                 slots[slot] = Int16(count)
                 entries[count] = entry
-                count += 1
-                return true
+                return (true, nil)
             }
             if sameName(entries[occupant], entry, base: base) {
-                return false
+                return (false, nil)
             }
             slot = (slot + 1) & mask
         }
@@ -112,10 +129,13 @@ struct DuplicateNameCheck {
         overflow?.release()
     }
 
-    /// Fingerprints the names seen so far and files them in the stack table.
-    private mutating func buildTable() {
-        slots.update(repeating: -1)
-        let mask = Self.stackSlots - 1
+    /// Fingerprints the first `count` names and files them in the stack table.
+    private static func buildTable(
+        in base: UnsafeRawPointer, entries: UnsafeMutablePointer<NameEntry>, count: Int,
+        slots: UnsafeMutablePointer<Int16>
+    ) {
+        slots.update(repeating: -1, count: stackSlots)
+        let mask = stackSlots - 1
         for index in 0..<count {
             entries[index].fingerprint = nameFingerprint(base, Int(entries[index].start), Int(entries[index].length))
             var slot = Int(entries[index].fingerprint) & mask

@@ -63,9 +63,10 @@ struct RowRecord: Equatable {
         bounds.load(fromByteOffset: 4 * index, as: UInt32.self)
     }
 
+    /// Both counts are below 2^31 (the largest row a record is made for).
     func writeHeader(count: Int, textCount: Int) {
-        start.storeBytes(of: UInt32(count), as: UInt32.self)
-        start.storeBytes(of: UInt32(textCount), toByteOffset: 4, as: UInt32.self)
+        start.storeBytes(of: UInt32(truncatingIfNeeded: count), as: UInt32.self)
+        start.storeBytes(of: UInt32(truncatingIfNeeded: textCount), toByteOffset: 4, as: UInt32.self)
     }
 
     /// Where the bounds start, from the record's start.

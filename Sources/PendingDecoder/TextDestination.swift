@@ -71,7 +71,7 @@ struct TextWriter: TextDestination {
     @inline(__always)
     mutating func endName(column: Int) {
         if 2 &* column &+ 2 > bounds.capacity {
-            bounds.grow()
+            bounds = bounds.grown()
         }
         bounds.pointer[2 &* column] = UInt32(truncatingIfNeeded: written)
     }
@@ -103,15 +103,14 @@ struct BoundsScratch {
         allocated = true
     }
 
-    /// Doubles the capacity, keeping the contents.
+    /// The same contents at twice the capacity; this scratch is released.
+    /// Not `mutating`: the scanner holding it then never needs an address.
     @inline(never)
-    mutating func grow() {
-        let larger = UnsafeMutablePointer<UInt32>.allocate(capacity: 2 * capacity)
-        larger.update(from: pointer, count: capacity)
+    func grown() -> BoundsScratch {
+        let larger = BoundsScratch(allocatingCapacity: 2 * capacity)
+        larger.pointer.update(from: pointer, count: capacity)
         release()
-        pointer = larger
-        capacity *= 2
-        allocated = true
+        return larger
     }
 
     /// Frees the heap buffer, if `grow()` made one.

@@ -227,4 +227,27 @@ struct GrammarTests {
         #expect(PendingRow([.init(name: "a", value: "")]) != PendingRow([.init(name: "a", value: nil)]))
         #expect(PendingRow([.init(name: "ab", value: "c")]) != PendingRow([.init(name: "a", value: "bc")]))
     }
+
+    @Test("a quote, backslash, non-ASCII or NUL byte is found at any place in a field's first bytes")
+    func specialByteAtEveryPlace() throws {
+        // The search first looks at one word, then at 16 bytes at a time: put
+        // the byte before, at and after both of those edges, with and without
+        // more row behind it.
+        for place in 0..<20 {
+            let padding = String(repeating: "x", count: place)
+            for special in ["'", "\\", "\"", "é", "😀", "="] {
+                for tail in [[PendingColumn](), [PendingColumn(name: "z", value: "0123456789abcdef0123")]] {
+                    let columns = [
+                        PendingColumn(name: "n" + padding + special, value: padding + special + "v"),
+                        PendingColumn(name: padding + special, value: nil),
+                    ] + tail
+                    #expect(try decodeAllWays(PendingEncoder.encodeBytes(columns)).columns == columns)
+                }
+            }
+            let nul = bytes(#""a"='"#) + Array(padding.utf8) + [0] + bytes("' ")
+            #expect(decodingError(nul) == PendingDecodingError(.nulByte, offset: 5 + place, columnIndex: 0))
+            let lone = bytes(#""a"='"#) + Array(padding.utf8) + bytes(#"\x' "#)
+            #expect(decodingError(lone) == PendingDecodingError(.loneBackslash, offset: 5 + place, columnIndex: 0))
+        }
+    }
 }

@@ -88,6 +88,25 @@ struct PropertyTests {
         }
     }
 
+    @Test("narrow rows of distinct short names pass the duplicate filter, and every repeat is caught")
+    func filteredNames() throws {
+        // Up to 16 names (the pairwise part of the check) over 64 filter bits.
+        // With the present key and hash "c" shares a bit with "id", "i" with
+        // "name", "ad" and "au" with "flag", "cl" with "amount", "cm" with
+        // "created": both the skipped and the full comparison are taken.
+        let names = ["id", "name", "amount", "created", "flag", "c", "i", "ad", "au", "cl", "cm", "x", "y", "z", "w", "v"]
+        for count in 1...names.count {
+            let columns = names.prefix(count).map { PendingColumn(name: $0, value: "v") }
+            let encoded = PendingEncoder.encodeBytes(columns)
+            #expect(try decodeAllWays(encoded).columns == columns)
+            for repeated in 0..<count {
+                let row = columns + [columns[repeated]]
+                #expect(decodingError(PendingEncoder.encodeBytes(row)) == PendingDecodingError(
+                    .duplicateColumn, offset: encoded.count, columnIndex: count))
+            }
+        }
+    }
+
     @Test("names that differ only in the middle are told apart")
     func similarNames() throws {
         let columns = (0..<200).map { PendingColumn(name: "prefix_long_\($0)_suffix_long", value: nil) }
@@ -98,7 +117,7 @@ struct PropertyTests {
     func namesAlikeAtTheStart() throws {
         let names = ["id", "id2", "i", "identifie", "identifier", "identifies", "abcdefgh", "abcdefg", "abcdefghi", #"a""b"#]
         for count in 1...names.count {
-            // Last in the row, a name's first bytes are read from the window of the row's last 16 bytes.
+            // Last in the row, near its end: the duplicate filter's reads around the name must stay in the row.
             for value in [nil, "", "x"] {
                 let columns = names.prefix(count).map { PendingColumn(name: $0, value: value) }
                 let encoded = PendingEncoder.encodeBytes(columns)
