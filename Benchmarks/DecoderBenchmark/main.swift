@@ -1,11 +1,13 @@
 // DecoderBenchmark: throughput of the PendingDecoder on a realistic corpus.
 //
 //   swift run -c release --scratch-path .build-decoder DecoderBenchmark [--runs N]
-//       [--corpus pgbench|wide|long|mixed] [--method walk|decode|single]
+//       [--corpus pgbench|pgbench-whole|wide|long|mixed] [--method walk|decode|single]
 //
 // Corpora (all rows encoded by PendingEncoder, held in one contiguous buffer):
 //   pgbench  the rows a TPC-B transaction queues: key and new row of
-//            pgbench_accounts, _tellers and _branches, and the new pgbench_history row
+//            pgbench_accounts, _tellers and _branches (the key and the changed
+//            balance), and the new pgbench_history row
+//   pgbench-whole  the same with the updates' whole new rows (filler included)
 //   wide     rows of 50 columns of mixed types (ints, numerics, timestamps, text
 //            with some quotes, NULLs)
 //   long     rows holding one 100 KB text value with some quotes and backslashes
@@ -86,33 +88,39 @@ func timestamp(_ random: inout SplitMix) -> String {
     return "2024-05-\(two(day)) \(two(hour)):\(two(minute)):\(two(second)).\(fraction)"
 }
 
-/// pgbench at scale 10: 1,000,000 accounts, 100 tellers, 10 branches.
-func pgbenchCorpus(transactions: Int) -> Corpus {
-    var corpus = Corpus(name: "pgbench")
+/// pgbench at scale 10: 1,000,000 accounts, 100 tellers, 10 branches. The
+/// capture writes an update of a row from an earlier transaction as its key
+/// and the columns it changed (docs/FORMAT.md): `pgbench`. `pgbench-whole`
+/// has the updates' whole new rows, as the capture wrote them before
+/// 2026-11-27 (and still writes for rows the same transaction wrote).
+func pgbenchCorpus(transactions: Int, wholeUpdates: Bool = false) -> Corpus {
+    var corpus = Corpus(name: wholeUpdates ? "pgbench-whole" : "pgbench")
     var random = SplitMix(state: 1)
     let accountFiller = String(repeating: " ", count: 84)
+    /// The new row of an update: the key, the changed column, and the rest if whole.
+    func updated(_ key: PendingColumn, _ changed: PendingColumn, rest: [(Int, PendingColumn)]) -> [PendingColumn] {
+        guard wholeUpdates else { return [key, changed] }
+        var row = [key, changed]
+        for (position, column) in rest { row.insert(column, at: position) }
+        return row
+    }
     for _ in 0..<transactions {
         let aid = 1 + random.below(1_000_000)
         let tid = 1 + random.below(100)
         let bid = 1 + random.below(10)
         let delta = random.below(10_001) - 5000
         corpus.append([.init(name: "aid", value: "\(aid)")])
-        corpus.append([
-            .init(name: "aid", value: "\(aid)"), .init(name: "bid", value: "\(1 + (aid - 1) / 100_000)"),
-            .init(name: "abalance", value: "\(random.below(200_001) - 100_000)"),
-            .init(name: "filler", value: accountFiller),
-        ])
+        corpus.append(updated(
+            .init(name: "aid", value: "\(aid)"), .init(name: "abalance", value: "\(random.below(200_001) - 100_000)"),
+            rest: [(1, .init(name: "bid", value: "\(1 + (aid - 1) / 100_000)")), (3, .init(name: "filler", value: accountFiller))]))
         corpus.append([.init(name: "tid", value: "\(tid)")])
-        corpus.append([
-            .init(name: "tid", value: "\(tid)"), .init(name: "bid", value: "\(bid)"),
-            .init(name: "tbalance", value: "\(random.below(2_000_001) - 1_000_000)"),
-            .init(name: "filler", value: nil),
-        ])
+        corpus.append(updated(
+            .init(name: "tid", value: "\(tid)"), .init(name: "tbalance", value: "\(random.below(2_000_001) - 1_000_000)"),
+            rest: [(1, .init(name: "bid", value: "\(bid)")), (3, .init(name: "filler", value: nil))]))
         corpus.append([.init(name: "bid", value: "\(bid)")])
-        corpus.append([
+        corpus.append(updated(
             .init(name: "bid", value: "\(bid)"), .init(name: "bbalance", value: "\(random.below(20_000_001) - 10_000_000)"),
-            .init(name: "filler", value: nil),
-        ])
+            rest: [(2, .init(name: "filler", value: nil))]))
         corpus.append([
             .init(name: "tid", value: "\(tid)"), .init(name: "bid", value: "\(bid)"), .init(name: "aid", value: "\(aid)"),
             .init(name: "delta", value: "\(delta)"), .init(name: "mtime", value: timestamp(&random)),
@@ -330,12 +338,13 @@ while let argument = arguments.popFirst() {
     default:
         print(
             "DecoderBenchmark: unknown argument '\(argument)'; usage: DecoderBenchmark [--runs N]"
-                + " [--corpus pgbench|wide|long|mixed] [--method walk|decode|single]")
+                + " [--corpus pgbench|pgbench-whole|wide|long|mixed] [--method walk|decode|single]")
         exit(2)
     }
 }
 
 let pgbench = pgbenchCorpus(transactions: 20_000)
+let pgbenchWhole = pgbenchCorpus(transactions: 20_000, wholeUpdates: true)
 let wide = wideCorpus(rows: 4_000)
 let long = longCorpus(rows: 40)
 var mixed = Corpus(name: "mixed")
@@ -344,7 +353,7 @@ mixed.append(contentsOf: wide)
 mixed.append(contentsOf: long)
 
 // The measured paths must decode the corpus correctly: check before timing.
-for corpus in [pgbench, wide, long] {
+for corpus in [pgbench, pgbenchWhole, wide, long] {
     var decodedRows = 0
     let decoder = PendingRowDecoder()
     corpus.forEachRow { bytes in
@@ -360,7 +369,7 @@ for corpus in [pgbench, wide, long] {
 
 print("command: swift run -c release --scratch-path .build-decoder DecoderBenchmark --runs \(runs)")
 print("rates per CPU-second of one thread, median of \(runs) runs; MB = 10^6 bytes of encoded input")
-for corpus in [pgbench, wide, long, mixed] where onlyCorpus == nil || onlyCorpus == corpus.name {
+for corpus in [pgbench, pgbenchWhole, wide, long, mixed] where onlyCorpus == nil || onlyCorpus == corpus.name {
     if onlyMethod == nil || onlyMethod == "walk" {
         measure("walk", corpus, runs: runs, walkAll)
     }
