@@ -24,20 +24,12 @@ extension PendingRow {
         guard bytes.count <= maximumEncodedRowSize else {
             throw PendingDecodingError(.rowTooLarge, offset: maximumEncodedRowSize, columnIndex: nil)
         }
-        let reserved = reservedRecordSize(encodedCount: bytes.count)
-        let block = RowBlock.make(byteCount: reserved)
         let result = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: stackBoundsCapacity) { stack in
             withScannerScratch { scratch in
                 var bounds = BoundsScratch(borrowing: stack.baseAddress.unsafelyUnwrapped, capacity: stack.count)
                 defer { bounds.release() }
                 return Result { () throws(PendingDecodingError) -> PendingRow in
-                    let decoded = try decodeRecord(
-                        base, count: bytes.count, at: block.bytes, available: reserved, scratch: scratch, bounds: &bounds)
-                    guard decoded.size <= reserved else {
-                        let moved = relocatedRecord(decoded, from: block.bytes, bounds: bounds)
-                        return PendingRow(block: moved.block, record: moved.record)
-                    }
-                    return PendingRow(block: block, record: RowRecord(block.bytes))
+                    try decodeInOwnBlock(base, count: bytes.count, scratch: scratch, bounds: &bounds)
                 }
             }
         }

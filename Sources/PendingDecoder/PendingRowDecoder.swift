@@ -81,16 +81,8 @@ public final class PendingRowDecoder {
         guard let base = bytes.baseAddress, bytes.count <= maximumEncodedRowSize else {
             throw PendingDecodingError(.rowTooLarge, offset: maximumEncodedRowSize, columnIndex: nil)
         }
-        let reserved = reservedRecordSize(encodedCount: bytes.count)
-        let own = RowBlock.make(byteCount: reserved)
         var bounds = self.bounds
         defer { self.bounds = bounds }
-        let decoded = try decodeRecord(
-            base, count: bytes.count, at: own.bytes, available: reserved, scratch: scratch, bounds: &bounds)
-        guard decoded.size <= reserved else {
-            let moved = relocatedRecord(decoded, from: own.bytes, bounds: bounds)
-            return PendingRow(block: moved.block, record: moved.record)
-        }
-        return PendingRow(block: own, record: RowRecord(own.bytes))
+        return try decodeInOwnBlock(base, count: bytes.count, scratch: scratch, bounds: &bounds)
     }
 }

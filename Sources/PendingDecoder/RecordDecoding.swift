@@ -69,6 +69,22 @@ func relocatedRecord(
     return (block, moved)
 }
 
+/// Decodes a row into a block of its own, reserved from its encoded length
+/// (`PendingRow(decoding:)`, and rows too large to share a decoder's block).
+@inline(__always)
+func decodeInOwnBlock(
+    _ source: UnsafeRawPointer, count: Int, scratch: ScannerScratch, bounds: inout BoundsScratch
+) throws(PendingDecodingError) -> PendingRow {
+    let reserved = reservedRecordSize(encodedCount: count)
+    let block = RowBlock.make(byteCount: reserved)
+    let decoded = try decodeRecord(source, count: count, at: block.bytes, available: reserved, scratch: scratch, bounds: &bounds)
+    guard decoded.size <= reserved else {
+        let moved = relocatedRecord(decoded, from: block.bytes, bounds: bounds)
+        return PendingRow(block: moved.block, record: moved.record)
+    }
+    return PendingRow(block: block, record: RowRecord(block.bytes))
+}
+
 /// Writes the header and the bounds (from `bounds`) of a record whose text is in place.
 @inline(__always)
 private func writeIndex(of decoded: DecodedRecord, to record: RowRecord, bounds: BoundsScratch) {
