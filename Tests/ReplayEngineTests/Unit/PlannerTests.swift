@@ -235,6 +235,27 @@ struct PlannerTests {
         }
     }
 
+    @Test("slaves of a shared batch reuse a chunk's plan only when their tables' traits and COPY threshold match")
+    func sharedPlan() {
+        let changes = [insertRow(1, id: "1", v: "a"), update(2, id: "1", v: "b"), update(3, id: "2", v: "c")]
+        let shared = SharedPlan()
+        var made = 0
+        func plan(_ traits: [String: TableTraits], _ threshold: Int) -> ApplyPlan {
+            shared.plan(traits: traits, copyThreshold: threshold) {
+                made += 1
+                return ApplyPlanner.netEffect(changes, traits: traits, copyThreshold: threshold)
+            }
+        }
+        let first = plan(["public.t": reorderable], 64)
+        let again = plan(["public.t": reorderable], 64)
+        #expect(made == 1 && again.steps == first.steps && again.changes.map(\.seqID) == first.changes.map(\.seqID))
+        // Another slave whose table is not reorderable gets its own (sequential) plan.
+        let other = plan(["public.t": TableTraits(reorderable: false, primaryKey: ["id"])], 64)
+        #expect(made == 2 && other.changes.count == 3)
+        _ = plan(["public.t": reorderable], 2)
+        #expect(made == 3)
+    }
+
     @Test("a later row laid over an earlier one keeps the earlier columns it lacks")
     func overlay() {
         let earlier = row([("id", "1"), ("a", "x"), ("b", nil)])
