@@ -228,8 +228,9 @@ final class QueueReader {
         fetchSize = max(1, min(limit, Self.chunkBytes / average))
     }
 
-    /// Pairs each change of `chunk` with its key and data rows from `rows`
-    /// (both in "SeqId" order), skipping rows of changes outside the batch.
+    /// Pairs each change of `chunk` (in "SeqId" order) with its key and data
+    /// rows from `rows` (in any order: `RowsBySeqID`), skipping rows of
+    /// changes outside the batch.
     /// The chunk's rows are decoded into memory they share, freed once the
     /// last of them is dropped.
     static func changes(_ chunk: QueryResult, rows: QueryResult) throws(ReplayError) -> [Change] {
@@ -318,11 +319,14 @@ final class QueueReader {
             throw ReplayError(.change, "unknown operation '\(opText)' in the queue", change: position)
         }
         let position = ChangeLocation(seqID: seqID, xid: xid, table: table, operation: operation.description, key: nil)
+        // The encoded bytes of both rows, counted as they are decoded.
+        var size = 0
         func decode(_ row: Int?, _ what: String) throws(ReplayError) -> PendingRow? {
             guard let row else { return nil }
             do throws(PendingDecodingError) {
                 return try rows.withValueBytes(row: row, column: 2) { (bytes) throws(PendingDecodingError) -> PendingRow? in
                     guard let bytes else { return nil }
+                    size += bytes.count
                     return try decoder.decode(bytes)
                 }
             } catch {
@@ -333,8 +337,6 @@ final class QueueReader {
         }
         let key = try decode(keyRow, "key row")
         let data = try decode(dataRow, "data row")
-        let size = (keyRow.map { rows.withValueBytes(row: $0, column: 2) { $0?.count ?? 0 } } ?? 0)
-            + (dataRow.map { rows.withValueBytes(row: $0, column: 2) { $0?.count ?? 0 } } ?? 0)
         var change = Change(seqID: seqID, xid: xid, table: table, operation: operation, key: key, data: data,
                             encodedSize: size)
         switch operation {
