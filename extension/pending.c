@@ -1965,10 +1965,11 @@ value_changed(CaptureColumn *col, TupleTableSlot *before,
 /*
  * Encode a row of slot as a text datum: every written column, only the
  * primary key (key_only), or, given the row before an update, the primary
- * key and the columns the update changed (docs/FORMAT.md).  With to_buffer, the result is a copy in the change buffer's
- * memory, built in a StringInfo kept for the purpose; otherwise it is
- * palloc'd in the current context.  Either way the StringInfo starts with
- * room for the varlena header.
+ * key and the columns the update changed (docs/FORMAT.md).  With
+ * to_buffer, the result is a copy in the change buffer's memory, built in a
+ * StringInfo kept for the purpose; otherwise it is palloc'd in the current
+ * context.  Either way the StringInfo starts with room for the varlena
+ * header.
  */
 static text *
 encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only,
@@ -2011,9 +2012,11 @@ encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only,
 		slot_getallattrs(before);
 		for (i = 0; i < crel->natts; i++)
 		{
-			if (crel->columns[i].written &&
-				(crel->columns[i].in_key || value_changed(&crel->columns[i], before, slot, i)))
-				append_pair(buf, &crel->columns[i], slot, i + 1);
+			CaptureColumn *col = &crel->columns[i];
+
+			if (col->written &&
+				(col->in_key || value_changed(col, before, slot, i)))
+				append_pair(buf, col, slot, i + 1);
 		}
 	}
 	else

@@ -94,8 +94,8 @@ enum QueueIndexes {
     private static func summarize(on connection: Connection, waiting wait: Wait, logger: Logger) -> Bool {
         // Waiting for a vacuum: an autovacuum in the way is cancelled once
         // the wait reaches `deadlock_timeout` (1 s by default). A superuser
-        // can shorten that for this transaction: a catch-up after a large
-        // load, which sets autovacuum off on the queue, then starts about
+        // can shorten that for this transaction: a catch-up right after a
+        // large load, which sends autovacuum to the queue, then starts about
         // a second sooner. (Others cannot set it, and wait the full time.)
         let cancelSooner = wait == .forAVacuum ? #"""
             SELECT set_config('deadlock_timeout', '50ms', true) WHERE current_setting('is_superuser') = 'on';
