@@ -1965,7 +1965,7 @@ value_changed(CaptureColumn *col, TupleTableSlot *before,
 /*
  * Encode a row of slot as a text datum: every written column, only the
  * primary key (key_only), or, given the row before an update, the primary
- * key and the columns the update changed (docs/FORMAT.md).  With
+ * key and then the other columns the update changed (docs/FORMAT.md).  With
  * to_buffer, the result is a copy in the change buffer's memory, built in a
  * StringInfo kept for the purpose; otherwise it is palloc'd in the current
  * context.  Either way the StringInfo starts with room for the varlena
@@ -2009,13 +2009,17 @@ encode_row(CaptureRelation *crel, TupleTableSlot *slot, bool key_only,
 	}
 	else if (before != NULL)
 	{
+		/* the key first: an 'U' change's reader takes its first pair */
+		for (i = 0; i < crel->nkeys; i++)
+			append_pair(buf, &crel->columns[crel->keys[i] - 1], slot,
+						crel->keys[i]);
 		slot_getallattrs(before);
 		for (i = 0; i < crel->natts; i++)
 		{
 			CaptureColumn *col = &crel->columns[i];
 
-			if (col->written &&
-				(col->in_key || value_changed(col, before, slot, i)))
+			if (col->written && !col->in_key &&
+				value_changed(col, before, slot, i))
 				append_pair(buf, col, slot, i + 1);
 		}
 	}
@@ -2500,7 +2504,22 @@ recordchange(PG_FUNCTION_ARGS)
 		 */
 		bool		partial = (op == 'u' && !written_by_this_transaction(oldtuple));
 
-		if (oldslot != NULL)
+		/*
+		 * Such an update that keeps a one-column key needs no key row: it is
+		 * logged as 'U', and its new row starts with the key.  One queue row
+		 * fewer per update, the most common change there is.
+		 */
+		if (partial && crel->nkeys == 1)
+		{
+			int			k = crel->keys[0] - 1;
+
+			slot_getallattrs(oldslot);
+			slot_getallattrs(newslot);
+			if (!value_changed(&crel->columns[k], oldslot, newslot, k))
+				op = 'U';
+		}
+
+		if (oldslot != NULL && op != 'U')
 			key = encode_row(crel, oldslot, true, NULL, plain);
 		if (newslot != NULL)
 			data = encode_row(crel, newslot, false, partial ? oldslot : NULL, plain);

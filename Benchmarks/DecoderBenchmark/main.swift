@@ -4,10 +4,11 @@
 //       [--corpus pgbench|pgbench-whole|wide|long|mixed] [--method walk|decode|single]
 //
 // Corpora (all rows encoded by PendingEncoder, held in one contiguous buffer):
-//   pgbench  the rows a TPC-B transaction queues: key and new row of
+//   pgbench  the rows a TPC-B transaction queues: the new row of
 //            pgbench_accounts, _tellers and _branches (the key and the changed
-//            balance), and the new pgbench_history row
-//   pgbench-whole  the same with the updates' whole new rows (filler included)
+//            balance; no key row: op 'U'), and the new pgbench_history row
+//   pgbench-whole  the same as written before 2026-11-27: a key row and the
+//            whole new row (filler included) per update
 //   wide     rows of 50 columns of mixed types (ints, numerics, timestamps, text
 //            with some quotes, NULLs)
 //   long     rows holding one 100 KB text value with some quotes and backslashes
@@ -89,10 +90,11 @@ func timestamp(_ random: inout SplitMix) -> String {
 }
 
 /// pgbench at scale 10: 1,000,000 accounts, 100 tellers, 10 branches. The
-/// capture writes an update of a row from an earlier transaction as its key
-/// and the columns it changed (docs/FORMAT.md): `pgbench`. `pgbench-whole`
-/// has the updates' whole new rows, as the capture wrote them before
-/// 2026-11-27 (and still writes for rows the same transaction wrote).
+/// capture writes an update of a row from an earlier transaction that keeps
+/// its one-column key as one row, the key and the columns it changed
+/// (docs/FORMAT.md, op 'U'): `pgbench`. `pgbench-whole` has the updates' key
+/// rows and whole new rows, as the capture wrote them before 2026-11-27 (and
+/// still writes for rows the same transaction wrote).
 func pgbenchCorpus(transactions: Int, wholeUpdates: Bool = false) -> Corpus {
     var corpus = Corpus(name: wholeUpdates ? "pgbench-whole" : "pgbench")
     var random = SplitMix(state: 1)
@@ -109,15 +111,15 @@ func pgbenchCorpus(transactions: Int, wholeUpdates: Bool = false) -> Corpus {
         let tid = 1 + random.below(100)
         let bid = 1 + random.below(10)
         let delta = random.below(10_001) - 5000
-        corpus.append([.init(name: "aid", value: "\(aid)")])
+        if wholeUpdates { corpus.append([.init(name: "aid", value: "\(aid)")]) }
         corpus.append(updated(
             .init(name: "aid", value: "\(aid)"), .init(name: "abalance", value: "\(random.below(200_001) - 100_000)"),
             rest: [(1, .init(name: "bid", value: "\(1 + (aid - 1) / 100_000)")), (3, .init(name: "filler", value: accountFiller))]))
-        corpus.append([.init(name: "tid", value: "\(tid)")])
+        if wholeUpdates { corpus.append([.init(name: "tid", value: "\(tid)")]) }
         corpus.append(updated(
             .init(name: "tid", value: "\(tid)"), .init(name: "tbalance", value: "\(random.below(2_000_001) - 1_000_000)"),
             rest: [(1, .init(name: "bid", value: "\(bid)")), (3, .init(name: "filler", value: nil))]))
-        corpus.append([.init(name: "bid", value: "\(bid)")])
+        if wholeUpdates { corpus.append([.init(name: "bid", value: "\(bid)")]) }
         corpus.append(updated(
             .init(name: "bid", value: "\(bid)"), .init(name: "bbalance", value: "\(random.below(20_000_001) - 10_000_000)"),
             rest: [(2, .init(name: "filler", value: nil))]))

@@ -114,7 +114,7 @@ UPDATE buf_types SET f = NOT f WHERE id <= 1100;
 RELEASE b;
 SELECT count(*) AS changes_in_transaction FROM "Pending";
 COMMIT;
-SELECT count(*) FILTER (WHERE "Op" = 'u') AS updates, count(*) AS changes FROM "Pending";
+SELECT count(*) FILTER (WHERE "Op" IN ('u', 'U')) AS updates, count(*) AS changes FROM "Pending";
 SELECT replay();
 SELECT same_as_replica('buf_types');
 

@@ -61,7 +61,9 @@ UPDATE "Shapes" SET "Title" = 'renamed' WHERE id = 1;
 ALTER TABLE "Shapes" RENAME TO shapes;
 ALTER TABLE shapes RENAME COLUMN "Title" TO label;
 SELECT n, table_name, op, key, data FROM queue;
--- An update carries the key and the columns it changed. Update 4's row
+-- An update carries the key and the columns it changed; one that keeps
+-- its one-column key is logged as 'U', with no key row, its new row
+-- starting with the key. Update 4's row
 -- predates the column "colour": its value there is the stored default,
 -- held differently from a value written in a tuple, so it counts as
 -- changed and is written (never the other way round).
@@ -79,7 +81,9 @@ SELECT clear_queue();
 
 -- Composite keys: the key row holds the key columns in attnum order,
 -- whatever their order in the PRIMARY KEY clause; INCLUDE columns are not
--- part of the key.
+-- part of the key. An update's new row lists the key first, then the
+-- columns it changed; with more than one key column it keeps its key row
+-- ('u') even when the key stays.
 CREATE TABLE pairs (
     b text,
     v text,

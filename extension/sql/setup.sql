@@ -45,7 +45,9 @@ SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_m
  ORDER BY 1;
 
 -- The queue, one line per change: n counts from 1, key is the old key row
--- of an update or delete, data the new row of an insert or update.
+-- of an update or delete, data the new row of an insert or update ('U', an
+-- update that kept its one-column key, has no key row: its new row starts
+-- with the key).
 CREATE VIEW queue AS
 SELECT row_number() OVER (ORDER BY p."SeqId") AS n,
        p."TableName" AS table_name, p."Op" AS op, k."Data" AS key, d."Data" AS data
@@ -67,7 +69,7 @@ BEGIN
            <> CASE WHEN p."Op" IN ('u', 'd') THEN 1 ELSE 0 END
         OR (SELECT count(*) FROM "PendingData" d
              WHERE d."SeqId" = p."SeqId" AND NOT d."IsKey")
-           <> CASE WHEN p."Op" IN ('i', 'u') THEN 1 ELSE 0 END;
+           <> CASE WHEN p."Op" IN ('i', 'u', 'U') THEN 1 ELSE 0 END;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'malformed changes in the queue: %', bad;
     END IF;
@@ -123,13 +125,18 @@ BEGIN
               ORDER BY p."SeqId"
     LOOP
         target := format('replica.%I', (parse_ident(c."TableName"))[2]);
-        SELECT string_agg(format('%I = %L', name, value), ' AND ') INTO cond
-          FROM decode_row(c.key);
+        IF c."Op" = 'U' THEN
+            SELECT format('%I = %L', name, value) INTO cond
+              FROM decode_row(c.data) LIMIT 1;
+        ELSE
+            SELECT string_agg(format('%I = %L', name, value), ' AND ') INTO cond
+              FROM decode_row(c.key);
+        END IF;
         IF c."Op" = 'i' THEN
             SELECT string_agg(quote_ident(name), ', '), string_agg(quote_nullable(value), ', ')
               INTO cols, vals FROM decode_row(c.data);
             EXECUTE format('INSERT INTO %s (%s) VALUES (%s)', target, cols, vals);
-        ELSIF c."Op" = 'u' THEN
+        ELSIF c."Op" IN ('u', 'U') THEN
             SELECT string_agg(format('%I = %L', name, value), ', ') INTO sets
               FROM decode_row(c.data);
             EXECUTE format('UPDATE %s SET %s WHERE %s', target, sets, cond);

@@ -313,7 +313,12 @@ final class QueueReader {
             throw ReplayError(.master, "the queue returned an unreadable SeqId '\(seqText)' or XID '\(xidText)'")
         }
         let opByte = result.withValueBytes(row: row, column: 3) { $0?.count == 1 ? $0?.first : nil }
-        guard let opByte, let operation = ChangeOperation(rawValue: Character(Unicode.Scalar(opByte))) else {
+        // 'U': an update that kept its one-column key, whose new row starts
+        // with that key and which has no key row (docs/FORMAT.md).
+        let keyLeadsData = opByte == UInt8(ascii: "U")
+        guard let opByte,
+              let operation = keyLeadsData ? .update : ChangeOperation(rawValue: Character(Unicode.Scalar(opByte)))
+        else {
             let opText = result.string(row: row, column: 3) ?? ""
             let position = ChangeLocation(seqID: seqID, xid: xid, table: table, operation: "op '\(opText)'", key: nil)
             throw ReplayError(.change, "unknown operation '\(opText)' in the queue", change: position)
@@ -335,8 +340,15 @@ final class QueueReader {
                                   change: position)
             }
         }
-        let key = try decode(keyRow, "key row")
+        var key = try decode(keyRow, "key row")
         let data = try decode(dataRow, "data row")
+        if keyLeadsData {
+            guard keyRow == nil else {
+                throw ReplayError(.change, "the queue has a key row for an update logged as 'U', which has none",
+                                  change: position)
+            }
+            key = try leadingKey(of: dataRow, in: rows, decoder: decoder, position: position)
+        }
         var change = Change(seqID: seqID, xid: xid, table: table, operation: operation, key: key, data: data,
                             encodedSize: size)
         switch operation {
@@ -353,6 +365,52 @@ final class QueueReader {
             change.data = nil
         }
         return change
+    }
+}
+
+extension QueueReader {
+    /// The old key of a 'U' update: the first pair of its new row, decoded as
+    /// a row of its own so that it reads like any key row. Nil without a data
+    /// row or with an empty one (the caller reports the missing key).
+    static func leadingKey(of dataRow: Int?, in rows: QueryResult, decoder: PendingRowDecoder,
+                           position: ChangeLocation) throws(ReplayError) -> PendingRow? {
+        guard let dataRow else { return nil }
+        do throws(PendingDecodingError) {
+            return try rows.withValueBytes(row: dataRow, column: 2) { (bytes) throws(PendingDecodingError) -> PendingRow? in
+                guard let bytes, let length = try firstPairLength(bytes) else { return nil }
+                return try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[..<length]))
+            }
+        } catch {
+            let column = error.columnIndex.map { ", column #\($0)" } ?? ""
+            throw ReplayError(.change, "undecodable data row in \"PendingData\" at byte offset \(error.offset)\(column): \(error)",
+                              change: position)
+        }
+    }
+
+    /// The encoded length of the first pair of `bytes`, nil for an empty row.
+    private static func firstPairLength(_ bytes: UnsafeRawBufferPointer) throws(PendingDecodingError) -> Int? {
+        struct Stop: Error {}
+        var length: Int?
+        do {
+            try PendingDecoder.forEachColumn(in: bytes) { (field: PendingField) throws(Stop) in
+                // A pair ends `' ` after its value, or `"= ` after a NULL's name.
+                let end = field.rawValue.map { $0.endIndexOffset(in: bytes) + 2 } ?? field.rawName.endIndexOffset(in: bytes) + 3
+                length = end
+                throw Stop()
+            }
+        } catch {
+            // Stopping after the first pair is the body's only error.
+            if case .decoding(let error) = error { throw error }
+        }
+        return length
+    }
+}
+
+private extension UnsafeRawBufferPointer {
+    /// Where this view, a slice of `whole`, ends, as an offset into `whole`.
+    func endIndexOffset(in whole: UnsafeRawBufferPointer) -> Int {
+        guard let base = baseAddress, let wholeBase = whole.baseAddress else { return 0 }
+        return base - wholeBase + count
     }
 }
 

@@ -53,4 +53,48 @@ struct QueuePairingTests {
         let error = #expect(throws: ReplayError.self) { try QueueReader.changes(chunk, rows: rows) }
         #expect(error?.description.contains("SeqId 20") == true)
     }
+
+    @Test("a 'U' update takes its key from the first pair of its new row, a NULL key's pair too")
+    func keyLeadsData() throws {
+        let c = try connect()
+        let chunk = try c.execute("""
+            SELECT * FROM (VALUES (30::bigint, '900'::text, 'public.t'::text, 'U'::text),
+                                  (31, '900', 'public.t', 'U')) AS p("SeqId", "XID", "TableName", "Op")
+            """)
+        let rows = try c.execute("""
+            SELECT * FROM (VALUES (31::bigint, false, '"k"= "v"=''x'' '::text),
+                                  (30, false, '"i""d"=''it''''s'' "v"=''new'' "w"= ')) AS d("SeqId", "IsKey", "Data")
+            """)
+        let changes = try QueueReader.changes(chunk, rows: rows)
+        #expect(changes.map(\.operation) == [.update, .update])
+        #expect(changes[0].key?.count == 1)
+        #expect(changes[0].key?.name(at: 0) == "i\"d")
+        #expect(changes[0].key?.value(at: 0) == "it's")
+        #expect(changes[0].data?.count == 3)
+        #expect(changes[0].data?.value(at: 1) == "new")
+        #expect(changes[1].key?.count == 1)
+        #expect(changes[1].key?.name(at: 0) == "k")
+        #expect(changes[1].key?.value(at: 0) == nil)
+        #expect(changes[1].data?.value(at: 1) == "x")
+    }
+
+    @Test("a 'U' update with a key row, or with an empty or broken new row, is an error naming its SeqId")
+    func malformedKeyLeadsData() throws {
+        let c = try connect()
+        let cases = [(#"'"id"=''1'' '"#, true, "has a key row"),
+                     ("''", false, "lacks the key row"),
+                     (#"'"id"=''1'"#, false, "byte offset 5")]
+        for (data, withKeyRow, expected) in cases {
+            let chunk = try c.execute("""
+                SELECT * FROM (VALUES (40::bigint, '901'::text, 'public.t'::text, 'U'::text)) AS p("SeqId", "XID", "TableName", "Op")
+                """)
+            let keyRow = withKeyRow ? #"(40::bigint, true, '"id"=''1'' '::text), "# : ""
+            let rows = try c.execute("""
+                SELECT * FROM (VALUES \(keyRow)(40::bigint, false, \(data)::text)) AS d("SeqId", "IsKey", "Data")
+                """)
+            let error = #expect(throws: ReplayError.self) { try QueueReader.changes(chunk, rows: rows) }
+            #expect(error?.description.contains("SeqId 40") == true, "\(error?.description ?? "")")
+            #expect(error?.description.contains(expected) == true, "\(error?.description ?? "")")
+        }
+    }
 }
