@@ -7,7 +7,7 @@
 /// keeps its block alive. Copies share the record, which is never mutated.
 public struct PendingRow: @unchecked Sendable {
     let block: RowBlock
-    let record: RowRecord
+    @usableFromInline let record: RowRecord
 
     init(block: RowBlock, record: RowRecord) {
         self.block = block
@@ -50,8 +50,9 @@ public struct PendingRow: @unchecked Sendable {
         }
     }
 
-    /// The number of columns.
-    public var count: Int { record.count }
+    /// The number of columns. Inlinable: a call into the module would cost
+    /// more than the load (it is read once per row decoded, at least).
+    @inlinable public var count: Int { record.count }
 
     /// The name of the column at `index` (0-based; must be less than `count`).
     public func name(at index: Int) -> String {

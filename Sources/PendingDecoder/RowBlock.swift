@@ -42,17 +42,18 @@ final class RowBlock: ManagedBuffer<Int, UInt64> {
 
 /// A view of one row record (see the layout above): a pointer and accessors.
 /// It does not keep its block alive; `PendingRow` pairs it with the block.
+@usableFromInline
 struct RowRecord: Equatable {
     static let nullFlag: UInt32 = 0x8000_0000
     static let headerSize = 8
 
-    let start: UnsafeMutableRawPointer
+    @usableFromInline let start: UnsafeMutableRawPointer
 
     init(_ start: UnsafeMutableRawPointer) {
         self.start = start
     }
 
-    var count: Int { Int(start.load(as: UInt32.self)) }
+    @inlinable var count: Int { Int(start.load(as: UInt32.self)) }
     var textCount: Int { Int(start.load(fromByteOffset: 4, as: UInt32.self)) }
     var text: UnsafeMutableRawPointer { start + Self.headerSize }
     var bounds: UnsafeMutableRawPointer { start + Self.boundsOffset(textCount: textCount) }
