@@ -19,6 +19,7 @@
 /// afterwards; later records may still be written into the same block while
 /// earlier rows are read elsewhere (disjoint bytes). That is why `PendingRow`
 /// can be `@unchecked Sendable` (ManagedBuffer itself is not Sendable).
+@usableFromInline
 final class RowBlock: ManagedBuffer<Int, UInt64> {
     /// Allocates a block of at least `byteCount` bytes (8-byte aligned).
     static func make(byteCount: Int) -> RowBlock {
@@ -44,8 +45,8 @@ final class RowBlock: ManagedBuffer<Int, UInt64> {
 /// It does not keep its block alive; `PendingRow` pairs it with the block.
 @usableFromInline
 struct RowRecord: Equatable {
-    static let nullFlag: UInt32 = 0x8000_0000
-    static let headerSize = 8
+    @usableFromInline static let nullFlag: UInt32 = 0x8000_0000
+    @usableFromInline static let headerSize = 8
 
     @usableFromInline let start: UnsafeMutableRawPointer
 
@@ -54,12 +55,12 @@ struct RowRecord: Equatable {
     }
 
     @inlinable var count: Int { Int(start.load(as: UInt32.self)) }
-    var textCount: Int { Int(start.load(fromByteOffset: 4, as: UInt32.self)) }
-    var text: UnsafeMutableRawPointer { start + Self.headerSize }
-    var bounds: UnsafeMutableRawPointer { start + Self.boundsOffset(textCount: textCount) }
+    @inlinable var textCount: Int { Int(start.load(fromByteOffset: 4, as: UInt32.self)) }
+    @inlinable var text: UnsafeMutableRawPointer { start + Self.headerSize }
+    @inlinable var bounds: UnsafeMutableRawPointer { start + Self.boundsOffset(textCount: textCount) }
 
     /// Bound `index` (2k: end of name k; 2k + 1: end of value k, flagged for NULL).
-    @inline(__always)
+    @inlinable @inline(__always)
     func bound(_ index: Int, in bounds: UnsafeRawPointer) -> UInt32 {
         bounds.load(fromByteOffset: 4 * index, as: UInt32.self)
     }
@@ -71,7 +72,7 @@ struct RowRecord: Equatable {
     }
 
     /// Where the bounds start, from the record's start.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func boundsOffset(textCount: Int) -> Int {
         headerSize &+ ((textCount &+ 3) & ~3)
     }

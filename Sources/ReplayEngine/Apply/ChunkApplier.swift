@@ -28,7 +28,7 @@ struct PendingResult {
 
     var purpose: Purpose
     /// The changes the statement carries; the first names a failure.
-    var changes: [Change] = []
+    var changes: ChangeSelection = .none
 }
 
 /// A sync point in the slave's pipeline: how many of the pending results,
@@ -94,7 +94,7 @@ extension SlaveSession {
                 } catch {
                     throw ReplayError(change: planned[indices[0]].location, slave: error)
                 }
-                pending.append(PendingResult(purpose: .succeed, changes: [planned[indices[0]]]))
+                pending.append(PendingResult(purpose: .succeed, changes: ChangeSelection(planned, [indices[0]])))
                 pendingRows += 1
             case .copy(let indices):
                 try settle(servicing: master)
@@ -104,7 +104,7 @@ extension SlaveSession {
                 }
             case .insertSet(let indices), .updateSet(let indices), .deleteSet(let indices):
                 try enterPipeline(servicing: master)
-                try sendSet(indices.map { planned[$0] }, table: tables[planned[indices[0]].table])
+                try sendSet(planned, indices, table: tables[planned[indices[0]].table])
                 pendingRows += indices.count
                 pendingBytes += indices.reduce(0) { $0 + planned[$1].encodedSize }
             }
@@ -229,7 +229,7 @@ extension SlaveSession {
             parameters.removeAll()
             statement.bind(change, into: &parameters)
             try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
-            pending.append(PendingResult(purpose: statement.expectsOneRow ? .oneRow : .succeed, changes: [change]))
+            pending.append(PendingResult(purpose: statement.expectsOneRow ? .oneRow : .succeed, changes: ChangeSelection([change])))
         } catch {
             throw ReplayError(change: change.location, slave: error)
         }
@@ -247,14 +247,15 @@ extension SlaveSession {
     private func prepareIfNew(_ statement: PreparedStatement, key: StatementKey, for change: Change) throws(PostgresError) {
         guard statements[key] == nil else { return }
         try connection.sendPrepare(name: statement.name, sql: statement.sql)
-        pending.append(PendingResult(purpose: .prepare, changes: [change]))
+        pending.append(PendingResult(purpose: .prepare, changes: ChangeSelection([change])))
         statements[key] = statement
     }
 
     /// Queues one set-based statement for `changes[indices]` (one table,
     /// one operation and column set, distinct rows).
-    private func sendSet(_ changes: [Change], table: SlaveTable?) throws(ReplayError) {
-        guard let table, let first = changes.first else { return }
+    private func sendSet(_ changes: [Change], _ indices: [Int], table: SlaveTable?) throws(ReplayError) {
+        guard let table, let firstIndex = indices.first else { return }
+        let first = changes[firstIndex]
         let key = StatementBuilder.setKey(for: first, table: table)
         let statement: PreparedStatement
         do throws(StatementBuilder.Mismatch) {
@@ -262,17 +263,18 @@ extension SlaveSession {
         } catch {
             // Not expressible as a set (an update that sets nothing):
             // one statement per change, which reports a mismatch exactly.
-            for change in changes {
-                try send(change, table: table)
+            for index in indices {
+                try send(changes[index], table: table)
             }
             return
         }
         do throws(PostgresError) {
             try prepareIfNew(statement, key: key, for: first)
             parameters.removeAll()
-            statement.bindSet(changes, Array(changes.indices), into: &parameters)
+            statement.bindSet(changes, indices, into: &parameters)
             try connection.sendQueryPrepared(name: statement.name, parameters: parameters)
-            pending.append(PendingResult(purpose: key.kind == .insertSet ? .allRows : .positions, changes: changes))
+            pending.append(PendingResult(purpose: key.kind == .insertSet ? .allRows : .positions,
+                                         changes: ChangeSelection(changes, indices)))
         } catch {
             throw ReplayError(change: first.location, slave: error)
         }

@@ -96,8 +96,8 @@ extension ApplyPlanner {
         for (table, indices) in zip(tables, groups) {
             var tableSteps: [ApplyStep] = []
             if let trait = traits[table], trait.reorderable,
-               let folded = fold(stretch, indices, primaryKey: trait.primaryKey) {
-                emitWaves(folded, setThreshold: setThreshold, copyThreshold: copyThreshold,
+               var folded = fold(stretch, indices, primaryKey: trait.primaryKey) {
+                emitWaves(&folded, setThreshold: setThreshold, copyThreshold: copyThreshold,
                           into: &planned, steps: &tableSteps)
             } else {
                 let base = planned.count
@@ -177,17 +177,19 @@ extension ApplyPlanner {
     }
 
     /// Emits folded changes wave by wave; within a wave (distinct rows), one
-    /// set-based step per operation and column set.
+    /// set-based step per operation and column set. Each change moves from
+    /// `folded` to `planned` (leaving nil), not copied.
     private static func emitWaves(
-        _ folded: [Folded?], setThreshold: Int, copyThreshold: Int,
+        _ folded: inout [Folded?], setThreshold: Int, copyThreshold: Int,
         into planned: inout [Change], steps: inout [ApplyStep]
     ) {
         let waves = (folded.lazy.compactMap { $0?.wave }.max() ?? -1) + 1
         for wave in 0..<waves {
             var groups: [[Int]] = []
             for index in folded.indices where folded[index]?.wave == wave {
+                guard let entry = folded[index].take() else { continue }
                 let position = planned.count
-                planned.append(folded[index]!.change)
+                planned.append(entry.change)
                 if let group = groups.firstIndex(where: { sameShape(planned[$0[0]], planned[position]) }) {
                     groups[group].append(position)
                 } else {
