@@ -52,8 +52,8 @@ struct Clean: AsyncParsableCommand {
     func run() async throws {
         let logger = options.makeLogger()
         try await Outcome.report(logger) { () throws(ReplayError) in
-            let deleted = try await QueueCleaner.cleanAll(master: options.master, logger: logger)
-            print("deleted \(deleted) applied change(s) from the queue")
+            let cleanup = try await QueueCleaner.cleanAll(master: options.master, logger: logger)
+            print(cleanup)
         }
     }
 }

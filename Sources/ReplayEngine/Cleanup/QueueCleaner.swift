@@ -49,6 +49,10 @@ public enum QueueCleaner {
         DELETE FROM "Pending" p WHERE p.ctid = ANY (ARRAY(SELECT row_id FROM doomed))
         """#
 
+    /// A queue of more changes than this is emptied with TRUNCATE when all
+    /// of it is applied.
+    static let truncateThreshold = 10_000
+
     /// The whole queue, when every row in it can go: checked under an
     /// exclusive lock taken only if nobody uses the queue at that moment
     /// (NOWAIT), through the "XID" index from the oldest host's xmin (below
@@ -95,8 +99,8 @@ public enum QueueCleaner {
     }
 
     /// Deletes in rounds until nothing is left to delete, or after
-    /// `maximumStatements` rounds; returns the number of changes deleted.
-    static func clean(on connection: Connection, maximumStatements: Int? = nil, logger: Logger) throws(ReplayError) -> Int {
+    /// `maximumStatements` rounds; says what went.
+    static func clean(on connection: Connection, maximumStatements: Int? = nil, logger: Logger) throws(ReplayError) -> QueueCleanup {
         do throws(PostgresError) {
             let blocking = try connection.execute(#"""
                 SELECT string_agg(h."HostName", ', ' ORDER BY h."HostName")
@@ -105,14 +109,19 @@ public enum QueueCleaner {
                 """#).scalar
             if let blocking {
                 logger.warning(#"queue cleanup waits: host(s) \#(blocking) have no "MirroredTransaction" row yet (an initial copy is running or did not finish; run add-host --copy again if it failed)"#)
-                return 0
+                return QueueCleanup(deleted: 0, emptied: false)
             }
             // A large queue that is all applied goes at once (small ones are
-            // cheap to delete and need no exclusive lock).
-            let queued = try connection.execute(#"SELECT count(*) FROM "Pending""#).scalar.flatMap { Int($0) } ?? 0
-            if queued > 10_000, truncateIfAllApplied(on: connection, logger: logger) {
-                logger.info("deleted applied changes from the queue", metadata: [LogKey.changes: "\(queued)"])
-                return queued
+            // cheap to delete and need no exclusive lock). Counted only as far
+            // as the threshold: a whole count of a queue that grows while a
+            // host is down would cost the master a scan every round.
+            let queued = try connection.execute(
+                #"SELECT count(*) FROM (SELECT FROM "Pending" LIMIT \#(Self.truncateThreshold + 1)) q"#
+            ).scalar.flatMap { Int($0) } ?? 0
+            if queued > Self.truncateThreshold, truncateIfAllApplied(on: connection, logger: logger) {
+                logger.info("emptied the queue with TRUNCATE: every change in it was applied",
+                            metadata: [LogKey.changes: "more than \(Self.truncateThreshold)"])
+                return QueueCleanup(deleted: 0, emptied: true)
             }
             var total = 0
             var statements = 0
@@ -134,17 +143,31 @@ public enum QueueCleaner {
                 logger.info("deleted applied changes from the queue", metadata: [LogKey.changes: "\(total)"])
             }
             QueueIndexes.summarizeNewRanges(on: connection, logger: logger)
-            return total
+            return QueueCleanup(deleted: total, emptied: false)
         } catch {
             throw HostRegistry.setupError(error)
         }
     }
 
     /// `dbmirror clean`: deletes everything every host has applied.
-    public static func cleanAll(master: String?, logger: Logger) async throws(ReplayError) -> Int {
-        try await onDedicatedThread(name: "dbmirror-clean") { () throws(ReplayError) -> Int in
+    public static func cleanAll(master: String?, logger: Logger) async throws(ReplayError) -> QueueCleanup {
+        try await onDedicatedThread(name: "dbmirror-clean") { () throws(ReplayError) -> QueueCleanup in
             let connection = try MasterConnection.open(master, logger: logger)
             return try clean(on: connection, logger: logger)
         }
+    }
+}
+
+/// What a cleanup removed from the queue.
+public struct QueueCleanup: Sendable, CustomStringConvertible {
+    /// Changes removed by DELETE.
+    public var deleted: Int
+    /// Whether the whole queue (more than `QueueCleaner.truncateThreshold`
+    /// changes, every one applied) went by TRUNCATE, uncounted.
+    public var emptied: Bool
+
+    public var description: String {
+        emptied ? "emptied the queue with TRUNCATE (more than \(QueueCleaner.truncateThreshold) applied changes)"
+            : "deleted \(deleted) applied change(s) from the queue"
     }
 }

@@ -63,7 +63,7 @@ public struct ReplayService: Sendable {
         }
         if !Task.isCancelled {
             do throws(ReplayError) {
-                _ = try await onDedicatedThread(name: "dbmirror-clean") { () throws(ReplayError) -> Int in
+                _ = try await onDedicatedThread(name: "dbmirror-clean") { () throws(ReplayError) -> QueueCleanup in
                     let master = try MasterConnection.open(settings.masterConninfo, logger: logger)
                     return try QueueCleaner.clean(on: master, logger: logger)
                 }
