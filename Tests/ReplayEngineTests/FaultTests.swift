@@ -126,4 +126,28 @@ struct FaultTests {
         try mirror.replayOnceExpectingSuccess()
         try mirror.expectSlavesEqual(["t"])
     }
+
+    @Test("a batch over a queue a vacuum holds waits briefly for its summary, then reads the queue unsummarised")
+    func summaryBehindAVacuum() throws {
+        let mirror = try Mirror.make("summary", schema: """
+            CREATE TABLE t (id int PRIMARY KEY, payload text);
+            """, tables: ["t"])
+        // About 7 MB of "PendingData": a superuser's replayer waits for a vacuum from 4 MB on.
+        try SQL.run(mirror.master, "INSERT INTO t SELECT g, repeat('x', 60) || g FROM generate_series(1, 80000) g;")
+        // The lock a VACUUM takes, held by a session that is not an autovacuum
+        // (so it is never cancelled): the summary must give up, not wait 10 s.
+        let holder = try Command.start("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", mirror.master, "-f", "-"], input: #"""
+            BEGIN;
+            LOCK TABLE "PendingData" IN SHARE UPDATE EXCLUSIVE MODE;
+            SELECT pg_sleep(4);
+            COMMIT;
+            """#)
+        Thread.sleep(forTimeInterval: 0.7)
+        let r = try mirror.replayOnce()
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("a vacuum holds the queue") && r.stderr.contains("longest_wait=250ms"), "\(r.stderr)")
+        try mirror.expectSlavesEqual(["t"])
+        let held = try holder.wait(timeout: 60)
+        #expect(held.status == 0, "\(held.stderr)")
+    }
 }

@@ -10,25 +10,44 @@ enum QueueIndexes {
     /// of a batch would read every block written since. Called before each
     /// batch is read and after each cleanup. It takes the lock VACUUM takes:
     /// rather than wait for a running (auto)vacuum, it gives up at once,
-    /// except before a batch over a large queue (`waitIfLarge`), where every
-    /// chunk reading an unsummarised tail would cost far more than waiting:
-    /// then it waits up to 10 s (an ordinary autovacuum of the queue is
-    /// cancelled after `deadlock_timeout`, 50 ms for a superuser; an
-    /// anti-wraparound one is not,
-    /// and the batch then reads unsummarised). It needs the queue's owner
-    /// (or a superuser); without, it fails quietly and the ranges wait for
-    /// autovacuum.
+    /// except before a batch over a queue large enough that every chunk
+    /// reading an unsummarised tail would cost more than waiting
+    /// (`waitIfLarge`; see `wait(forQueueBytes:superuser:)`). An ordinary
+    /// autovacuum of the queue is then cancelled after `deadlock_timeout`,
+    /// 50 ms for a superuser; an anti-wraparound one is not, and the batch
+    /// then reads unsummarised once the wait runs out. It needs the queue's
+    /// owner (or a superuser); without, it fails quietly and the ranges wait
+    /// for autovacuum.
     static func summarizeNewRanges(on connection: Connection, waitIfLarge: Bool = false, logger: Logger) {
         if summarize(on: connection, waiting: .noLonger, logger: logger) || !waitIfLarge { return }
         waitForVacuumIfLarge(on: connection, logger: logger)
     }
 
     private static func waitForVacuumIfLarge(on connection: Connection, logger: Logger) {
-        let size = (try? connection.execute(#"SELECT pg_relation_size('"PendingData"')"#))?.scalar.flatMap { Int($0) } ?? 0
-        guard size >= largeQueueBytes else { return }
+        let row = try? connection.execute(#"""
+            SELECT pg_relation_size('"PendingData"'), current_setting('is_superuser') = 'on'
+            """#)
+        let size = row?.int64(row: 0, column: 0).map { Int($0) } ?? 0
+        let superuser = row?.string(row: 0, column: 1) == "t"
+        guard let wait = wait(forQueueBytes: size, superuser: superuser) else { return }
         logger.info("waiting for the queue's new BRIN ranges to be summarised: a vacuum holds the queue", metadata: [
-            "queue_bytes": "\(size)"])
-        _ = summarize(on: connection, waiting: .forAVacuum, logger: logger)
+            "queue_bytes": "\(size)", "longest_wait": "\(wait.rawValue)"])
+        _ = summarize(on: connection, waiting: wait, logger: logger)
+    }
+
+    /// How long a batch over `bytes` of "PendingData" should wait for a
+    /// vacuum to let the summary run, or nil not to. Unsummarised, each of
+    /// the batch's chunks reads the whole tail: about `bytes` per chunk, and
+    /// the chunks grow in number with `bytes`. A 13 MB queue (40,000
+    /// pgbench transactions) read that way cost its 33 chunks 5,000,000
+    /// tuple reads and the catch-up about 0.15 s in a benchmark run; waiting
+    /// for a superuser's 50 ms `deadlock_timeout` costs less from a few MB
+    /// on. Others wait the server's `deadlock_timeout` (1 s by default),
+    /// which pays only for a large queue.
+    static func wait(forQueueBytes bytes: Int, superuser: Bool) -> Wait? {
+        if bytes >= largeQueueBytes { return .forAVacuum }
+        if superuser && bytes >= mediumQueueBytes { return .briefly }
+        return nil
     }
 
     /// Starts the summary on `upkeep`, a master connection of the batch's
@@ -84,10 +103,15 @@ enum QueueIndexes {
     /// A "PendingData" this large read whole by every chunk of a batch would
     /// make a catch-up quadratic.
     static let largeQueueBytes = 64 << 20
+    /// From this size a superuser's replayer waits briefly for a vacuum.
+    static let mediumQueueBytes = 4 << 20
 
     /// How long to wait for the queue's lock: the `lock_timeout` of the summary.
-    private enum Wait: String {
+    enum Wait: String {
         case noLonger = "20ms"
+        /// Long enough for an ordinary autovacuum to be cancelled after a
+        /// superuser's 50 ms `deadlock_timeout`; not for an anti-wraparound one.
+        case briefly = "250ms"
         case forAVacuum = "10s"
     }
 
@@ -97,7 +121,7 @@ enum QueueIndexes {
         // can shorten that for this transaction: a catch-up right after a
         // large load, which sends autovacuum to the queue, then starts about
         // a second sooner. (Others cannot set it, and wait the full time.)
-        let cancelSooner = wait == .forAVacuum ? #"""
+        let cancelSooner = wait != .noLonger ? #"""
             SELECT set_config('deadlock_timeout', '50ms', true) WHERE current_setting('is_superuser') = 'on';
             """# : ""
         do throws(PostgresError) {
