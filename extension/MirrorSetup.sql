@@ -124,6 +124,12 @@ CREATE TRIGGER "MirrorHost_added" AFTER INSERT ON "MirrorHost"
 CREATE OR REPLACE FUNCTION recordchange() RETURNS trigger
     AS '$libdir/pending', 'recordchange' LANGUAGE C;
 
+-- The version of the row format the installed capture writes
+-- (docs/FORMAT.md): the replayer checks it when it connects and refuses a
+-- queue newer than it can read.
+CREATE OR REPLACE FUNCTION dbmirror_queue_format() RETURNS integer
+    AS '$libdir/pending', 'dbmirror_queue_format' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 -- Mirror a table: attach the capture triggers and register the sequences
 -- its columns own (serial and identity columns). The trigger names start
 -- with "!" so they sort, and so fire, before the table's other AFTER

@@ -79,6 +79,15 @@
 PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(recordchange);
+PG_FUNCTION_INFO_V1(dbmirror_queue_format);
+
+/*
+ * The version of the queue's row format (docs/FORMAT.md) this capture
+ * writes, which dbmirror_queue_format() reports: a replayer refuses a queue
+ * written in a format newer than it reads.  2: updates as 'U' rows, the key
+ * first in a new row of key and changed columns.
+ */
+#define QUEUE_FORMAT 2
 
 void		_PG_init(void);
 
@@ -2550,4 +2559,13 @@ recordchange(PG_FUNCTION_ARGS)
 	if (nbuffered >= BUFFER_MAX_CHANGES || buffered_bytes >= BUFFER_MAX_BYTES)
 		flush_changes();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * dbmirror_queue_format: the queue format this capture writes.
+ */
+Datum
+dbmirror_queue_format(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(QUEUE_FORMAT);
 }

@@ -92,4 +92,26 @@ struct HostTests {
         #expect(after.stdout.contains("slave1") && after.stdout.contains("slave2"))
         #expect(!after.stdout.contains("sekret99") && !after.stderr.contains("sekret99"))
     }
+
+    @Test("a replayer refuses a queue in a newer format than it reads, and replays it once the format is one it knows")
+    func newerQueueFormat() throws {
+        let mirror = try Mirror.make("format", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])
+        try SQL.run(mirror.master, "INSERT INTO t SELECT g, 'v' FROM generate_series(1, 10) g;")
+        #expect(try SQL.run(mirror.master, "SELECT dbmirror_queue_format()") == "2")
+        // A capture from the future, as far as this replayer can tell.
+        try SQL.run(mirror.master, "CREATE OR REPLACE FUNCTION dbmirror_queue_format() RETURNS integer LANGUAGE sql AS 'SELECT 3';")
+        let refused = try mirror.replayOnce()
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("writes queue format 3, but this dbmirror reads formats up to 2"), "\(refused.stderr)")
+        for s in mirror.slaves {
+            #expect(try SQL.count(s.conninfo, "SELECT count(*) FROM t") == 0, "\(s.host) was written to")
+        }
+        // The capture's own function back (as MirrorSetup.sql creates it): the queue replays.
+        try SQL.run(mirror.master, """
+            CREATE OR REPLACE FUNCTION dbmirror_queue_format() RETURNS integer
+                AS '$libdir/pending', 'dbmirror_queue_format' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+            """)
+        try mirror.replayOnceExpectingSuccess()
+        try mirror.expectSlavesEqual(["t"])
+    }
 }

@@ -13,6 +13,8 @@ RESET client_min_messages;
 SELECT p.proname, p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c') AS is_c,
        p.probin
   FROM pg_proc p WHERE p.proname = 'recordchange';
+-- the row format the capture writes (docs/FORMAT.md)
+SELECT dbmirror_queue_format();
 
 -- queued rows survive a second run of the setup
 CREATE TABLE kept (id int PRIMARY KEY, v text);

@@ -60,6 +60,8 @@ public enum Administration {
 /// Opening the master connection, with errors that say it was the master.
 enum MasterConnection {
     static func open(_ conninfo: String?, logger: Logger) throws(ReplayError) -> Connection {
+        let opened: Connection
+        let format: Int?
         do throws(PostgresError) {
             let connection = try Connection(conninfo: conninfo, logger: logger)
             // The planner overestimates the queue's row counts by orders of
@@ -77,9 +79,28 @@ enum MasterConnection {
                 SELECT set_config('work_mem', '128MB', false)
                 WHERE pg_size_bytes(current_setting('work_mem')) < 128 * 1024 * 1024
                 """)
-            return connection
+            format = try installedQueueFormat(on: connection)
+            opened = connection
         } catch {
             throw ReplayError(.master, "cannot connect to the master: \(error.message)", postgres: error)
         }
+        // A queue in a newer format would be misread, not refused.
+        if let format, format > queueFormat {
+            throw ReplayError(.master, "the capture on the master writes queue format \(format), but this dbmirror "
+                              + "reads formats up to \(queueFormat): upgrade dbmirror to the capture's version (docs/FORMAT.md)")
+        }
+        return opened
+    }
+
+    /// The newest queue row format (docs/FORMAT.md) this replayer reads.
+    static let queueFormat = 2
+
+    /// The row format the master's capture writes (`dbmirror_queue_format()`),
+    /// or nil for a queue set up before the format had a version, which is
+    /// older than any this replayer reads.
+    private static func installedQueueFormat(on connection: Connection) throws(PostgresError) -> Int? {
+        let installed = try connection.execute("SELECT to_regprocedure('dbmirror_queue_format()') IS NOT NULL").scalar
+        guard installed == "t" else { return nil }
+        return try connection.execute("SELECT dbmirror_queue_format()").scalar.flatMap { Int($0) }
     }
 }
