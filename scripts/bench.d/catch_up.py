@@ -99,7 +99,8 @@ def run_dbmirror(ctx, w, nslaves, first, slave_conninfo=None, profile=False):
         perf_data = os.path.join(ctx.out_dir, f"perf-{db}.data") if profile else None
         watch = wl.MarkerWatch([s.db(db) for s in slaves], timeout=ctx.sizes.replay_timeout)
         watch.start()
-        process_seconds, rss, cpu = mirror.run_once(ctx.sizes.replay_timeout, perf_data)
+        process_seconds, rss, cpu = mirror.run_once(ctx.sizes.replay_timeout, perf_data,
+                                                    log_path=os.path.join(ctx.out_dir, f"replayer-{db}.log"))
         seconds = watch.result()
         master_time = ctx.statement_seconds(master_db)
         cleanup = sum(t for q, t in master_time if "delete" in q.lower() or "truncate" in q.lower())

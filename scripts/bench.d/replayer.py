@@ -31,16 +31,20 @@ class Dbmirror:
         processes.run([self.binary, "add-host", name, "--conninfo", conninfo, "--master", self.master],
                       what=f"dbmirror add-host {name}")
 
-    def run_once(self, timeout, perf_data=None):
+    def run_once(self, timeout, perf_data=None, log_path=None):
         """`dbmirror run --once`, timed; returns (seconds, peak RSS in MB, CPU seconds).
-        With `perf_data`, runs under `perf record -g` writing there."""
+        With `perf_data`, runs under `perf record -g` writing there; with `log_path`,
+        keeps the replayer's log there (to explain an outlier afterwards)."""
         perf = ["perf", "record", "-q", "-F", "999", "-g", "-o", perf_data, "--"] if perf_data else []
         with tempfile.NamedTemporaryFile(prefix="bench-rss-", mode="r") as usage:
-            seconds, _ = processes.run(
+            seconds, done = processes.run(
                 perf + ["/usr/bin/time", "-f", "%M %U %S", "-o", usage.name,
                         self.binary, "run", "--once", "--master", self.master],
                 timeout=timeout, what="dbmirror run --once")
             kilobytes, user, system = usage.read().strip().splitlines()[-1].split()
+        if log_path:
+            with open(log_path, "w") as log:
+                log.write(done.stderr or "")
         return seconds, int(kilobytes) / 1024.0, float(user) + float(system)
 
     def start(self, log_path):
