@@ -335,9 +335,7 @@ final class QueueReader {
                     return try decoder.decode(bytes)
                 }
             } catch {
-                let column = error.columnIndex.map { ", column #\($0)" } ?? ""
-                throw ReplayError(.change, "undecodable \(what) in \"PendingData\" at byte offset \(error.offset)\(column): \(error)",
-                                  change: position)
+                throw undecodable(what, error, change: position)
             }
         }
         var key = try decode(keyRow, "key row")
@@ -381,10 +379,16 @@ extension QueueReader {
                 return try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[..<length]))
             }
         } catch {
-            let column = error.columnIndex.map { ", column #\($0)" } ?? ""
-            throw ReplayError(.change, "undecodable data row in \"PendingData\" at byte offset \(error.offset)\(column): \(error)",
-                              change: position)
+            throw undecodable("data row", error, change: position)
         }
+    }
+
+    /// The error for a "PendingData" row (`what`) that does not decode:
+    /// where in it, and which change.
+    private static func undecodable(_ what: String, _ error: PendingDecodingError, change position: ChangeLocation) -> ReplayError {
+        let column = error.columnIndex.map { ", column #\($0)" } ?? ""
+        return ReplayError(.change, "undecodable \(what) in \"PendingData\" at byte offset \(error.offset)\(column): \(error)",
+                           change: position)
     }
 
     /// The encoded length of the first pair of `bytes`, nil for an empty row.
