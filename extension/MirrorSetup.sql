@@ -77,6 +77,14 @@ CREATE INDEX IF NOT EXISTS "Pending_XID_idx" ON "Pending"
 CREATE INDEX IF NOT EXISTS "PendingData_SeqId_idx" ON "PendingData"
     USING brin ("SeqId") WITH (pages_per_range = 8, autosummarize = on);
 
+-- Snapshots of the master the capture records every 32768th change: a
+-- replayer catching up on a long backlog commits it on the slave in parts
+-- that end at these, each part a state the master had (docs/DESIGN.md).
+CREATE TABLE IF NOT EXISTS "PendingMark" (
+    "SeqId"    bigint PRIMARY KEY,
+    "Snapshot" pg_snapshot NOT NULL
+);
+
 -- What each slave has applied, kept for cleanup only: the slave's own
 -- dbmirror.progress row, written in the same slave transaction as the
 -- changes, is the truth. "Snapshot" is the master snapshot whose committed
@@ -224,7 +232,7 @@ $$;
 -- Only the queue's owner (and superusers) may read or change the queue or
 -- attach the capture; the capture itself writes as the owner.
 REVOKE ALL ON "MirrorMaster", "MirrorHost", "Pending", "PendingData",
-    "MirroredTransaction", "MirroredSequence" FROM PUBLIC;
+    "PendingMark", "MirroredTransaction", "MirroredSequence" FROM PUBLIC;
 REVOKE ALL ON SEQUENCE "Pending_SeqId_seq", "MirrorHost_MirrorHostId_seq"
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION recordchange(), dbmirror_add_table(regclass),

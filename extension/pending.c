@@ -95,6 +95,17 @@ void		_PG_init(void);
 #define NOTIFY_CHANNEL "dbmirror"
 
 /*
+ * Every MARK_INTERVAL-th change (by SeqId) the capture records a snapshot
+ * in "PendingMark", so that a replayer catching up on a long backlog can
+ * commit it on the slave in parts that each end in a state the master had
+ * (docs/DESIGN.md, "Parts").  A transaction that has already queued more
+ * than MARK_MAX_OWN_CHANGES changes skips it: the part ending at a mark
+ * scans the writer's rows in vain (the writer is still running in it).
+ */
+#define MARK_INTERVAL 32768
+#define MARK_MAX_OWN_CHANGES 1024
+
+/*
  * The change buffer is written out once it holds this many changes or
  * this many bytes of encoded rows, and the queue tables take it in
  * multi-inserts of at most FLUSH_CHUNK changes.
@@ -140,6 +151,7 @@ typedef enum QueuePlan
 	PLAN_SET_KEY,				/* fold: give a logged change another key */
 	PLAN_MAKE_INSERT,			/* fold: turn a logged 'u' into an 'i' */
 	PLAN_DROP_CHANGE,			/* fold: remove a logged change */
+	PLAN_MARK,					/* a snapshot in "PendingMark" */
 	NUM_QUEUE_PLANS
 } QueuePlan;
 
@@ -308,6 +320,9 @@ static HTAB *logged_changes = NULL;
 static SubTransactionId logged_changes_max_subid = InvalidSubTransactionId;
 static SubTransactionId notify_subid = InvalidSubTransactionId;
 
+/* Changes this transaction captured, rolled-back savepoints included. */
+static int64 xact_changes = 0;
+
 static bool callbacks_registered = false;
 
 /*
@@ -457,6 +472,7 @@ transaction_callback(XactEvent event, void *arg)
 			logged_changes = NULL;
 			logged_changes_max_subid = InvalidSubTransactionId;
 			notify_subid = InvalidSubTransactionId;
+			xact_changes = 0;
 			running_statements = 0;
 			buffered = NULL;
 			nbuffered = 0;
@@ -867,6 +883,28 @@ queue_plan(CaptureQueue *queue, QueuePlan which)
 							 "WHERE \"XID\" OPERATOR(pg_catalog.=) $2 "
 							 "AND \"SeqId\" OPERATOR(pg_catalog.=) $1",
 							 nsp, nsp);
+			nargs = 2;
+			break;
+		case PLAN_MARK:
+
+			/*
+			 * $1 SeqId, $2 XID.  The statement's snapshot does not list this
+			 * transaction as running (a snapshot never lists its own), so it
+			 * would count it as committed before the mark: it is added.
+			 */
+			argtypes[0] = INT8OID;
+			argtypes[1] = XID8OID;
+			appendStringInfo(&sql,
+							 "INSERT INTO %s.\"PendingMark\" (\"SeqId\", \"Snapshot\") "
+							 "SELECT $1, CASE WHEN $2 OPERATOR(pg_catalog.<) pg_catalog.pg_snapshot_xmax(s) "
+							 "THEN pg_catalog.concat_ws(':', pg_catalog.pg_snapshot_xmin(s), "
+							 "pg_catalog.pg_snapshot_xmax(s), "
+							 "(SELECT pg_catalog.string_agg(x::pg_catalog.text, ',' ORDER BY x) "
+							 "FROM (SELECT pg_catalog.pg_snapshot_xip(s) UNION ALL SELECT $2) AS xs(x)))"
+							 "::pg_catalog.pg_snapshot "
+							 "ELSE s END "
+							 "FROM pg_catalog.pg_current_snapshot() AS s",
+							 nsp);
 			nargs = 2;
 			break;
 		default:
@@ -2254,6 +2292,22 @@ note_queued_change(void)
 }
 
 /*
+ * Record a snapshot of the master in "PendingMark" (see MARK_INTERVAL).
+ * A queue set up before marks existed has no such table and gets none.
+ */
+static void
+write_mark(CaptureQueue *queue, int64 seqid)
+{
+	Datum		values[2];
+
+	if (!OidIsValid(get_relname_relid("PendingMark", queue->namespace_oid)))
+		return;
+	values[0] = Int64GetDatum(seqid);
+	values[1] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	run_queue_statement(queue, PLAN_MARK, values, SPI_OK_INSERT, 1);
+}
+
+/*
  * An insert or update event fires.  If the row has changed again since,
  * and a later change of it is already logged, merge this event into the
  * first such change instead of logging it after it, and return true.
@@ -2555,6 +2609,8 @@ recordchange(PG_FUNCTION_ARGS)
 		remember_logged_change(queue, rel, &oldtuple->t_self, seqid, op);
 
 	note_queued_change();
+	if (++xact_changes <= MARK_MAX_OWN_CHANGES && seqid % MARK_INTERVAL == 0)
+		write_mark(queue, seqid);
 
 	if (nbuffered >= BUFFER_MAX_CHANGES || buffered_bytes >= BUFFER_MAX_BYTES)
 		flush_changes();

@@ -37,7 +37,7 @@ SELECT c.relname,
   FROM pg_class c
  WHERE c.relnamespace = 'public'::regnamespace
    AND c.relname IN ('MirrorMaster', 'MirrorHost', 'MirrorHost_MirrorHostId_seq',
-                     'Pending', 'Pending_SeqId_seq', 'PendingData',
+                     'Pending', 'Pending_SeqId_seq', 'PendingData', 'PendingMark',
                      'MirroredTransaction', 'MirroredSequence')
  ORDER BY 1;
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_run

@@ -49,6 +49,18 @@ public enum QueueCleaner {
         DELETE FROM "Pending" p WHERE p.ctid = ANY (ARRAY(SELECT row_id FROM doomed))
         """#
 
+    /// Marks no host can use any more: a host uses a mark whose xmin is at
+    /// least, and whose xmax above, its own snapshot's xmax
+    /// (`QueueReader.firstMark`), and hosts' snapshots only move on.
+    static let markDeletion = #"""
+        WITH horizon AS (
+            SELECT coalesce(min(pg_snapshot_xmax(t."Snapshot")), pg_snapshot_xmax(pg_current_snapshot())) AS xmax
+            FROM "MirrorHost" h LEFT JOIN "MirroredTransaction" t USING ("MirrorHostId")
+        )
+        DELETE FROM "PendingMark" m USING horizon
+        WHERE pg_snapshot_xmin(m."Snapshot") < horizon.xmax OR pg_snapshot_xmax(m."Snapshot") <= horizon.xmax
+        """#
+
     /// A queue of more changes than this is emptied with TRUNCATE when all
     /// of it is applied.
     static let truncateThreshold = 10_000
@@ -80,13 +92,13 @@ public enum QueueCleaner {
                 ("BEGIN", []),
                 ("SET LOCAL lock_timeout = 0", []),
                 (waitForRegistrations, []),
-                (#"LOCK TABLE "Pending", "PendingData" IN ACCESS EXCLUSIVE MODE NOWAIT"#, []),
+                (#"LOCK TABLE "Pending", "PendingData", "PendingMark" IN ACCESS EXCLUSIVE MODE NOWAIT"#, []),
                 (everythingApplied, []),
             ])
             let allApplied = results.allSatisfy { if case .success = $0 { true } else { false } }
                 && (try? results[4].get().scalar) == "t"
             if allApplied {
-                try connection.executeScript(#"TRUNCATE "Pending", "PendingData"; COMMIT"#)
+                try connection.executeScript(#"TRUNCATE "Pending", "PendingData", "PendingMark"; COMMIT"#)
                 logger.debug("emptied the queue with TRUNCATE")
                 return true
             }
@@ -139,6 +151,7 @@ public enum QueueCleaner {
                 total += deleted
                 if deleted == 0 { break }
             }
+            _ = try connection.execute(Self.markDeletion)
             if total > 0 {
                 logger.info("deleted applied changes from the queue", metadata: [LogKey.changes: "\(total)"])
             }

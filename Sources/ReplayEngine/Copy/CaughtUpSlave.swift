@@ -81,7 +81,9 @@ final class CaughtUpSlave {
         }
         reader = QueueReader(connection: master, logger: logger)
         do throws(ReplayError) {
-            let batch = try reader.begin(after: previous)
+            // Up to this transaction's snapshot, never a mark: the work
+            // that follows reads the master in this same snapshot.
+            let batch = try reader.begin(after: previous, endingAtMarks: false)
             snapshot = batch.current
             while true {
                 if isCancelled() { throw ReplayError(.cancelled, "stopped while catching the slave up; rolled back") }

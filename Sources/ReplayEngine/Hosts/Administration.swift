@@ -62,6 +62,7 @@ enum MasterConnection {
     static func open(_ conninfo: String?, logger: Logger) throws(ReplayError) -> Connection {
         let opened: Connection
         let format: Int?
+        let hasMarks: Bool
         do throws(PostgresError) {
             let connection = try Connection(conninfo: conninfo, logger: logger)
             // The planner overestimates the queue's row counts by orders of
@@ -80,6 +81,10 @@ enum MasterConnection {
                 WHERE pg_size_bytes(current_setting('work_mem')) < 128 * 1024 * 1024
                 """)
             format = try installedQueueFormat(on: connection)
+            // (A master with no queue at all gets the setup error later.)
+            hasMarks = try connection.execute(
+                #"SELECT to_regclass('"Pending"') IS NULL OR to_regclass('"PendingMark"') IS NOT NULL"#
+            ).scalar == "t"
             opened = connection
         } catch {
             throw ReplayError(.master, "cannot connect to the master: \(error.message)", postgres: error)
@@ -88,6 +93,10 @@ enum MasterConnection {
         if let format, format > queueFormat {
             throw ReplayError(.master, "the capture on the master writes queue format \(format), but this dbmirror "
                               + "reads formats up to \(queueFormat): upgrade dbmirror to the capture's version (docs/FORMAT.md)")
+        }
+        guard hasMarks else {
+            throw ReplayError(.master, #"the master's queue has no "PendingMark" table (it was set up by an older "#
+                              + "MirrorSetup.sql): run this version's MirrorSetup.sql on the master; it keeps the queue and the hosts")
         }
         return opened
     }

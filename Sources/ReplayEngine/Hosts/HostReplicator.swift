@@ -28,6 +28,8 @@ final class HostReplicator {
         var transactions: Int
         var snapshot: MasterSnapshot
         var lastXID: UInt64?
+        /// It ended at a mark: more is committed behind it (`QueueReader`).
+        var endsAtMark: Bool
     }
 
     init(host: HostConfig, settings: ReplaySettings, logger: Logger) {
@@ -42,7 +44,8 @@ final class HostReplicator {
     var hasUnrecordedBatch: Bool { unrecorded != nil }
 
     /// Applies everything committed on the master since the slave's progress,
-    /// in one slave transaction, and advances the progress with it.
+    /// or up to the first mark after it, in one slave transaction, and
+    /// advances the progress with it.
     ///
     /// - Parameter synchronous: commit on the slave with synchronous_commit
     ///   on and record the batch on the master at once (`--once`); otherwise
@@ -123,6 +126,9 @@ final class HostReplicator {
         let reader = QueueReader(connection: master, logger: logger)
         let batch = try reader.begin(after: previous, limit: settings.chunkSize, upkeep: upkeepConnection())
         defer { reader.end() }
+        // A batch that ends at a mark has another behind it: only the last
+        // one's commit waits for the flush, which makes the earlier durable too.
+        let synchronous = synchronous && !batch.endsAtMark
         var changes = 0
         var transactions = 0
         var last: Change?
@@ -182,7 +188,8 @@ final class HostReplicator {
         } else {
             logger.debug("nothing to apply", metadata: [LogKey.snapshot: "\(batch.current)"])
         }
-        return Summary(changes: changes, transactions: transactions, snapshot: batch.current, lastXID: last?.xid)
+        return Summary(changes: changes, transactions: transactions, snapshot: batch.current, lastXID: last?.xid,
+                       endsAtMark: batch.endsAtMark)
     }
 
     /// Records the last applied batch on the master once the slave has

@@ -27,6 +27,11 @@ struct HostWorker {
                 }
                 backoff.reset()
                 if summary.changes > 0 { hub.noteApplied() }
+                // A batch that ended at a mark has more behind it now.
+                if summary.endsAtMark {
+                    try replicator.recordIfDurable()
+                    continue
+                }
                 // While a batch waits for the slave's WAL flush, look again soon.
                 await handle.wake.wait(timeout: replicator.hasUnrecordedBatch ? .milliseconds(250) : settings.idleInterval)
                 try replicator.recordIfDurable()

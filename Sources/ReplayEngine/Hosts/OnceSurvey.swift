@@ -6,10 +6,11 @@ import Logging
 struct OnceSurvey: Sendable {
     var masterID: String
     var hosts: [HostConfig]
-    /// Hosts to replay on their own (the only one that could be asked, or a
-    /// slave that could not be asked: its own replay reports why).
+    /// Hosts to replay on their own (a slave that could not be asked: its
+    /// own replay reports why).
     var alone: [HostConfig]
-    /// Hosts that share one read of the master (two or more, or none).
+    /// Hosts that share one read of the master, on a thread of its own
+    /// that reads ahead of the slaves (also when there is one).
     var shared: [SharedBatch.Member]
 
     /// Reads the host list and the master's records, and asks each slave
@@ -21,16 +22,11 @@ struct OnceSurvey: Sendable {
         var alone: [HostConfig] = []
         var shared: [SharedBatch.Member] = []
         for host in hosts {
-            if hosts.count > 1,
-               let (start, createRow) = try? startingPoint(of: host, masterID: masterID, master: master, logger: logger) {
+            if let (start, createRow) = try? startingPoint(of: host, masterID: masterID, master: master, logger: logger) {
                 shared.append(SharedBatch.Member(host: host, previous: start, createRow: createRow))
             } else {
                 alone.append(host)
             }
-        }
-        if shared.count == 1 {
-            alone += shared.map(\.host)
-            shared = []
         }
         return OnceSurvey(masterID: masterID, hosts: hosts, alone: alone, shared: shared)
     }

@@ -112,17 +112,24 @@ public struct ReplayService: Sendable {
         }
     }
 
-    /// One host's `--once`: a batch, planned again if another replayer moved
-    /// the slave's progress meanwhile.
+    /// One host's `--once`: batches until one ends at the snapshot it
+    /// started with rather than at a mark, each planned again if another
+    /// replayer moved the slave's progress meanwhile.
     private static func replayOnce(_ host: HostConfig, settings: ReplaySettings, logger: Logger) -> HostOutcome {
         let replicator = HostReplicator(host: host, settings: settings, logger: logger)
         defer { replicator.close() }
         var attempts = 0
+        var changes = 0
         while true {
             attempts += 1
             do throws(ReplayError) {
                 let summary = try replicator.runBatch(synchronous: true) { Task.isCancelled }
-                return HostOutcome(host: host.name, error: nil, changes: summary.changes)
+                changes += summary.changes
+                if summary.endsAtMark {
+                    attempts = 0
+                    continue
+                }
+                return HostOutcome(host: host.name, error: nil, changes: changes)
             } catch {
                 replicator.reset(after: error)
                 if error.kind == .progressMoved && attempts < 5 {
@@ -133,7 +140,7 @@ public struct ReplayService: Sendable {
                     replicator.logger.error("\(error)")
                     replicator.recordFailure(error)
                 }
-                return HostOutcome(host: host.name, error: error, changes: 0)
+                return HostOutcome(host: host.name, error: error, changes: changes)
             }
         }
     }

@@ -1,11 +1,13 @@
 import LibPQ
 import Logging
 
-/// `--once` for several hosts: the master's batch is read once (every
+/// `--once`: the master's batch is read once (every
 /// change some host still needs, up to one snapshot) and each chunk applied
 /// to every host, each slave on its own thread in its own transaction, and
 /// each skipping the changes its own progress already holds; exactly what
-/// `HostReplicator` would apply to each.
+/// `HostReplicator` would apply to each. A batch that ends at a mark
+/// (`QueueReader`) is followed by the next at once: the master reads the
+/// next part while the slaves still apply and commit the last.
 ///
 /// Any trouble for one host (progress moved, a change that fails, a lost
 /// connection) rolls back that host's transaction and reports it as not
@@ -30,6 +32,10 @@ struct SharedBatch {
 
     /// What the reader hands the members.
     enum Item: Sendable {
+        /// A batch starts; the last one does not end at a mark, and only its
+        /// commit waits for the slave's WAL flush (which makes the earlier
+        /// ones durable too).
+        case begin(endsAtMark: Bool)
         case chunk([Change], SharedPlan)
         /// The batch is complete: commit at this snapshot with these sequence values.
         case end(MasterSnapshot, [SequenceValue])
@@ -74,20 +80,29 @@ struct SharedBatch {
             let master = try MasterConnection.open(settings.masterConninfo, logger: logger)
             let upkeep = QueueIndexes.openUpkeep(settings.masterConninfo, logger: logger)
             let reader = QueueReader(connection: master, logger: logger)
-            let batch = try reader.begin(after: members.map(\.previous), limit: settings.chunkSize, upkeep: upkeep)
             defer { reader.end() }
+            var previous = members.map(\.previous)
             while true {
-                if Task.isCancelled {
-                    await feed.publish(.failed(ReplayError(.cancelled, "stopped before the batch was complete; it was rolled back")))
-                    return
+                let batch = try reader.begin(after: previous, limit: settings.chunkSize, upkeep: upkeep)
+                // The marks between parts are small and need no room: the
+                // master opens the next part while the slaves apply the last.
+                await feed.publish(.begin(endsAtMark: batch.endsAtMark), waitingForRoom: false)
+                while true {
+                    if Task.isCancelled {
+                        await feed.publish(.failed(ReplayError(.cancelled, "stopped before the batch was complete; it was rolled back")))
+                        return
+                    }
+                    let chunk = try reader.next(limit: settings.chunkSize)
+                    if chunk.isEmpty { break }
+                    // The master reads the next chunk while the slaves take this one.
+                    if reader.mayHaveMore { try reader.prefetch(limit: settings.chunkSize) }
+                    await feed.publish(.chunk(chunk, SharedPlan()))
                 }
-                let chunk = try reader.next(limit: settings.chunkSize)
-                if chunk.isEmpty { break }
-                // The master reads the next chunk while the slaves take this one.
-                if reader.mayHaveMore { try reader.prefetch(limit: settings.chunkSize) }
-                await feed.publish(.chunk(chunk, SharedPlan()))
+                reader.end()
+                await feed.publish(.end(batch.current, batch.sequences), waitingForRoom: false)
+                guard batch.endsAtMark else { break }
+                previous = [batch.current]
             }
-            await feed.publish(.end(batch.current, batch.sequences))
         } catch {
             await feed.publish(.failed(error))
         }
@@ -105,36 +120,56 @@ struct SharedBatch {
             logger.debug("shared batch: cannot connect (\(error.message)); replaying alone")
             return nil
         }
+        var previous = member.previous
+        var createRow = member.createRow
+        var total = 0
         var changes = 0
         var last: Change?
+        var lastXID: UInt64?
+        var applied: Applied?
+        var open = false
         do throws(ReplayError) {
-            try session.begin(masterID: masterID, previous: member.previous, createRow: member.createRow, synchronous: true)
             while let item = await feed.next(consumer: consumer) {
                 switch item {
+                case .begin(let endsAtMark):
+                    try session.begin(masterID: masterID, previous: previous, createRow: createRow,
+                                      synchronous: !endsAtMark)
+                    open = true
+                    changes = 0
+                    last = nil
                 case .chunk(let shared, let plan):
                     // What this slave's own progress already holds is skipped
                     // (usually nothing: then the chunk is not copied); the
                     // shared plan is only for the whole chunk.
-                    let whole = !shared.contains { member.previous.sees($0.xid) }
-                    let chunk = whole ? shared : shared.filter { !member.previous.sees($0.xid) }
+                    let whole = !shared.contains { previous.sees($0.xid) }
+                    let chunk = whole ? shared : shared.filter { !previous.sees($0.xid) }
                     guard !chunk.isEmpty else { continue }
                     try session.apply(chunk, keepPipelineOpen: true, shared: whole ? plan : nil)
                     changes += chunk.count
                     last = chunk.last ?? last
                 case .end(let snapshot, let sequences):
                     _ = try session.commit(masterID: masterID, snapshot: snapshot, sequences: sequences,
-                                           lastXID: last?.xid, lastSeqID: last?.seqID)
+                                           lastXID: last?.xid ?? lastXID, lastSeqID: last?.seqID)
+                    open = false
+                    previous = snapshot
+                    createRow = false
+                    total += changes
+                    lastXID = last?.xid ?? lastXID
                     if changes > 0 {
-                        logger.info("applied batch", metadata: [
-                            LogKey.changes: "\(changes)", LogKey.xid: "\(last?.xid ?? 0)",
-                            LogKey.snapshot: "\(snapshot)", "shared": "\(members.count) hosts"])
+                        var metadata: Logger.Metadata = [
+                            LogKey.changes: "\(changes)", LogKey.xid: "\(last?.xid ?? 0)", LogKey.snapshot: "\(snapshot)"]
+                        if members.count > 1 { metadata["shared"] = "\(members.count) hosts" }
+                        logger.info("applied batch", metadata: metadata)
                     }
-                    return Applied(host: member.host, changes: changes, snapshot: snapshot, lastXID: last?.xid)
+                    applied = Applied(host: member.host, changes: total, snapshot: snapshot, lastXID: lastXID)
                 case .failed(let error):
                     throw error
                 }
             }
-            throw ReplayError(.cancelled, "the shared batch ended early")
+            guard let applied, !open else {
+                throw ReplayError(.cancelled, "the shared batch ended early")
+            }
+            return applied
         } catch {
             feed.leave(consumer: consumer)
             session.rollback()

@@ -4,10 +4,15 @@ import PendingDecoder
 
 /// Reads one batch of committed changes from the master's queue.
 ///
-/// A batch is what a REPEATABLE READ snapshot `current` sees committed and the
-/// slave's progress snapshot `previous` did not: every change of every master
-/// transaction that committed between the two, in "SeqId" order. Uncommitted
-/// transactions are hidden by MVCC and come in a later batch, whole.
+/// A batch is what a snapshot `current` sees committed and the slave's
+/// progress snapshot `previous` did not: every change of every master
+/// transaction that committed between the two, in "SeqId" order. `current`
+/// is the reading REPEATABLE READ transaction's own snapshot, or, when the
+/// capture recorded a snapshot since `previous` ("PendingMark", one every
+/// 32768 changes), the first such mark: a long backlog is then replayed in
+/// parts, each committed on the slave and each ending in a state the master
+/// had (docs/DESIGN.md, "Parts"). Uncommitted transactions are hidden by
+/// MVCC and come in a later batch, whole.
 ///
 /// It is read in chunks, each in two steps: a cursor over the batch's
 /// "Pending" rows in "SeqId" order gives the chunk's changes, then one query
@@ -38,6 +43,9 @@ final class QueueReader {
     struct Batch {
         var current: MasterSnapshot
         var sequences: [SequenceValue]
+        /// The batch ends at a mark: transactions committed after it wait
+        /// for the next batch, which can start at once.
+        var endsAtMark: Bool
     }
 
     init(connection: Connection, logger: Logger) {
@@ -45,33 +53,66 @@ final class QueueReader {
         self.logger = logger
     }
 
-    static let cursorQuery = cursor(selecting: """
-        p."XID" >= pg_snapshot_xmin($1::pg_snapshot)
-          AND NOT pg_visible_in_snapshot(p."XID", $1::pg_snapshot)
-        """)
+    /// The first mark usable after snapshots whose highest xmax is `xmax`:
+    /// taken once every transaction they treat as running or not started had
+    /// ended, so that it sees all they see, and later than they were (a
+    /// greater xmax: a mark can equal a snapshot taken just before it). The
+    /// same row every time within one REPEATABLE READ transaction.
+    static func firstMark(after xmax: String) -> String {
+        """
+        (SELECT m."Snapshot" FROM "PendingMark" m
+         WHERE pg_snapshot_xmin(m."Snapshot") >= \(xmax) AND pg_snapshot_xmax(m."Snapshot") > \(xmax)
+         ORDER BY m."SeqId" LIMIT 1)
+        """
+    }
+
+    static func cursorQuery(endingAtMarks: Bool) -> String {
+        cursor(after: endingAtMarks ? "pg_snapshot_xmax($1::pg_snapshot)" : nil, selecting: """
+            p."XID" >= pg_snapshot_xmin($1::pg_snapshot)
+              AND NOT pg_visible_in_snapshot(p."XID", $1::pg_snapshot)
+            """)
+    }
 
     /// The batch for several slaves at once: every change some of the
     /// snapshots in $2 do not see ($1 is the lowest of their xmins); each
     /// slave then skips what its own snapshot sees (`MasterSnapshot.sees`).
-    static let sharedCursorQuery = cursor(selecting: """
-        p."XID" >= $1::xid8
-          AND EXISTS (SELECT FROM unnest($2::pg_snapshot[]) AS s(snapshot)
-                      WHERE NOT pg_visible_in_snapshot(p."XID", s.snapshot))
-        """)
+    static func sharedCursorQuery(endingAtMarks: Bool) -> String {
+        cursor(after: endingAtMarks ? "$3::xid8" : nil, selecting: """
+            p."XID" >= $1::xid8
+              AND EXISTS (SELECT FROM unnest($2::pg_snapshot[]) AS s(snapshot)
+                          WHERE NOT pg_visible_in_snapshot(p."XID", s.snapshot))
+            """)
+    }
 
-    /// The cursor over the "Pending" rows that match `condition` (on `p`),
-    /// in "SeqId" order. "Pending"'s BRIN index on "XID" (MirrorSetup.sql)
-    /// finds them. The columns are sorted as stored (xid8 and "char" print
-    /// as text anyway): casting them first widened every sorted row, about
-    /// 10 ms more per 160,000 changes.
-    static func cursor(selecting condition: String) -> String {
+    /// The cursor over the "Pending" rows that match `condition` (on `p`)
+    /// and that the batch's end (the first mark after `xmax`, else, or
+    /// without `xmax`, the transaction's snapshot) sees, in "SeqId" order. "Pending"'s BRIN
+    /// index on "XID" (MirrorSetup.sql) finds them, up to the end's xmax.
+    /// The end is computed once (a materialized CTE, read by initplans);
+    /// most rows are below its xmin and need no visibility test. The columns
+    /// are sorted as stored (xid8 and "char" print as text anyway): casting
+    /// them first widened every sorted row, about 10 ms more per 160,000
+    /// changes.
+    static func cursor(after xmax: String?, selecting condition: String) -> String {
         """
         DECLARE dbmirror_batch NO SCROLL CURSOR FOR
+        WITH batch_end AS MATERIALIZED (
+            SELECT e.s, pg_snapshot_xmin(e.s) AS xmin, pg_snapshot_xmax(e.s) AS xmax
+            FROM (SELECT coalesce(\(xmax.map(firstMark) ?? "NULL"), pg_current_snapshot()) AS s) e
+        )
         SELECT p."SeqId", p."XID", p."TableName", p."Op"
         FROM "Pending" p
         WHERE \(condition)
+          AND p."XID" < (SELECT xmax FROM batch_end)
+          AND (p."XID" < (SELECT xmin FROM batch_end) OR pg_visible_in_snapshot(p."XID", (SELECT s FROM batch_end)))
         ORDER BY p."SeqId"
         """
+    }
+
+    /// The batch's end as text, and whether it is a mark.
+    static func endQuery(after xmax: String?) -> String {
+        "SELECT coalesce(m.s, pg_current_snapshot())::text, m.s IS NOT NULL "
+            + "FROM (SELECT \(xmax.map(firstMark) ?? "NULL::pg_snapshot") AS s) m"
     }
 
     /// The key and data rows of the changes whose "SeqId" is from $1 to $2,
@@ -107,19 +148,25 @@ final class QueueReader {
     /// Opens the batch after `previous`: its snapshot, its sequence values,
     /// its cursor and the first chunk's "Pending" rows, in one round trip.
     /// With `upkeep` (a second master connection, `QueueIndexes.openUpkeep`),
-    /// the queue's BRIN summary runs there meanwhile.
-    func begin(after previous: MasterSnapshot, limit: Int = 5000, upkeep: Connection? = nil) throws(ReplayError) -> Batch {
-        try begin(after: [previous], limit: limit, upkeep: upkeep)
+    /// the queue's BRIN summary runs there meanwhile. Without
+    /// `endingAtMarks`, the batch runs up to the transaction's own snapshot
+    /// (for work that reads the master in the same transaction).
+    func begin(after previous: MasterSnapshot, limit: Int = 5000, upkeep: Connection? = nil,
+               endingAtMarks: Bool = true) throws(ReplayError) -> Batch {
+        try begin(after: [previous], limit: limit, upkeep: upkeep, endingAtMarks: endingAtMarks)
     }
 
     /// Opens a batch for several slaves, after each of `previous`.
-    func begin(after previous: [MasterSnapshot], limit: Int = 5000, upkeep: Connection? = nil) throws(ReplayError) -> Batch {
+    func begin(after previous: [MasterSnapshot], limit: Int = 5000, upkeep: Connection? = nil,
+               endingAtMarks: Bool = true) throws(ReplayError) -> Batch {
         let cursor: (String, [String?])
+        let highestXmax = String(previous.map(\.xmax).max() ?? 0)
         if previous.count == 1, let only = previous.first {
-            cursor = (Self.cursorQuery, [only.text])
+            cursor = (Self.cursorQuery(endingAtMarks: endingAtMarks), [only.text])
         } else {
             let list = ArrayLiteral.text(previous.map(\.text))
-            cursor = (Self.sharedCursorQuery, [String(previous.map(\.xmin).min() ?? 0), list])
+            cursor = (Self.sharedCursorQuery(endingAtMarks: endingAtMarks),
+                      [String(previous.map(\.xmin).min() ?? 0), list] + (endingAtMarks ? [highestXmax] : []))
         }
         // Each chunk's "PendingData" rows are found through the BRIN index,
         // which returns every block range not yet summarised: summarised on
@@ -132,20 +179,23 @@ final class QueueReader {
             if summarizing, let upkeep { QueueIndexes.finishSummary(on: upkeep, logger: logger) }
         }
         let snapshotText: String
+        let endsAtMark: Bool
         let sequences: [SequenceValue]
         let size = min(limit, fetchSize)
         do throws(PostgresError) {
             open = true
             let results = try connection.executePipeline([
                 ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
-                ("SELECT pg_current_snapshot()::text", []),
+                endingAtMarks ? (Self.endQuery(after: "$1::xid8"), [highestXmax]) : (Self.endQuery(after: nil), []),
                 (Self.sequenceQuery, []),
                 (Self.planSettings, []),
                 cursor,
                 ("FETCH FORWARD \(size) FROM dbmirror_batch", []),
             ])
             for result in results { _ = try result.get() }
-            snapshotText = try results[1].get().scalar ?? ""
+            let end = try results[1].get()
+            snapshotText = end.string(row: 0, column: 0) ?? ""
+            endsAtMark = end.string(row: 0, column: 1) == "t"
             sequences = Self.sequences(in: try results[2].get())
             let first = try results[5].get()
             exhausted = first.rowCount < size
@@ -156,7 +206,7 @@ final class QueueReader {
         guard let current = MasterSnapshot(snapshotText) else {
             throw ReplayError(.master, "the master returned an unreadable snapshot '\(snapshotText)'")
         }
-        return Batch(current: current, sequences: sequences)
+        return Batch(current: current, sequences: sequences, endsAtMark: endsAtMark)
     }
 
     /// Asks for the next chunk's "PendingData" rows without waiting: the

@@ -24,8 +24,9 @@ final class ChunkBroadcast<Item: Sendable>: Sendable {
     }
 
     /// Hands `item` to every active consumer; returns once every active
-    /// consumer has fewer than `window` items waiting (or on cancellation).
-    func publish(_ item: Item) async {
+    /// consumer has fewer than `window` items waiting (or on cancellation),
+    /// or at once for a small item that need not wait for room.
+    func publish(_ item: Item, waitingForRoom: Bool = true) async {
         let wake = state.withLock { state -> [(CheckedContinuation<Item?, Never>, Item)] in
             var wake: [(CheckedContinuation<Item?, Never>, Item)] = []
             for index in state.queues.indices where state.active[index] {
@@ -39,7 +40,7 @@ final class ChunkBroadcast<Item: Sendable>: Sendable {
             return wake
         }
         for (waiter, item) in wake { waiter.resume(returning: item) }
-        while !Task.isCancelled {
+        while waitingForRoom && !Task.isCancelled {
             let full = await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let mustWait = state.withLock { state -> Bool in
