@@ -49,16 +49,16 @@ public enum QueueCleaner {
         DELETE FROM "Pending" p WHERE p.ctid = ANY (ARRAY(SELECT row_id FROM doomed))
         """#
 
-    /// Marks no host can use any more: a host uses a mark whose xmin is at
-    /// least, and whose xmax above, its own snapshot's xmax
-    /// (`QueueReader.firstMark`), and hosts' snapshots only move on.
+    /// Marks no host can use any more: a host uses a mark whose xmax is
+    /// above its own snapshot's (`QueueReader.firstMarkQuery`), and hosts'
+    /// snapshots only move on.
     static let markDeletion = #"""
         WITH horizon AS (
             SELECT coalesce(min(pg_snapshot_xmax(t."Snapshot")), pg_snapshot_xmax(pg_current_snapshot())) AS xmax
             FROM "MirrorHost" h LEFT JOIN "MirroredTransaction" t USING ("MirrorHostId")
         )
         DELETE FROM "PendingMark" m USING horizon
-        WHERE pg_snapshot_xmin(m."Snapshot") < horizon.xmax OR pg_snapshot_xmax(m."Snapshot") <= horizon.xmax
+        WHERE pg_snapshot_xmax(m."Snapshot") <= horizon.xmax
         """#
 
     /// A queue of more changes than this is emptied with TRUNCATE when all

@@ -53,66 +53,60 @@ final class QueueReader {
         self.logger = logger
     }
 
-    /// The first mark usable after snapshots whose highest xmax is `xmax`:
-    /// taken once every transaction they treat as running or not started had
-    /// ended, so that it sees all they see, and later than they were (a
-    /// greater xmax: a mark can equal a snapshot taken just before it). The
-    /// same row every time within one REPEATABLE READ transaction.
-    static func firstMark(after xmax: String) -> String {
+    /// The first mark usable after snapshots whose highest xmax is $1: one
+    /// with a greater xmax was taken after them (a snapshot's xmax only
+    /// grows), so it sees every transaction they see, each of which had
+    /// ended by then. (A transaction running in both, even a long one in
+    /// another database, is left out of both.)
+    static let firstMarkQuery = """
+        SELECT m."Snapshot"::text FROM "PendingMark" m
+        WHERE pg_snapshot_xmax(m."Snapshot") > $1::xid8
+        ORDER BY m."SeqId" LIMIT 1
         """
-        (SELECT m."Snapshot" FROM "PendingMark" m
-         WHERE pg_snapshot_xmin(m."Snapshot") >= \(xmax) AND pg_snapshot_xmax(m."Snapshot") > \(xmax)
-         ORDER BY m."SeqId" LIMIT 1)
-        """
-    }
 
-    static func cursorQuery(endingAtMarks: Bool) -> String {
-        cursor(after: endingAtMarks ? "pg_snapshot_xmax($1::pg_snapshot)" : nil, selecting: """
+    /// The batch after the snapshot $1 (and, with `endingAtMark`, up to
+    /// the mark $2).
+    static func cursorQuery(endingAtMark: Bool) -> String {
+        cursor(selecting: """
             p."XID" >= pg_snapshot_xmin($1::pg_snapshot)
               AND NOT pg_visible_in_snapshot(p."XID", $1::pg_snapshot)
-            """)
+            """, endingAt: endingAtMark ? "$2::pg_snapshot" : nil)
     }
 
     /// The batch for several slaves at once: every change some of the
     /// snapshots in $2 do not see ($1 is the lowest of their xmins); each
     /// slave then skips what its own snapshot sees (`MasterSnapshot.sees`).
-    static func sharedCursorQuery(endingAtMarks: Bool) -> String {
-        cursor(after: endingAtMarks ? "$3::xid8" : nil, selecting: """
+    /// With `endingAtMark`, up to the mark $3.
+    static func sharedCursorQuery(endingAtMark: Bool) -> String {
+        cursor(selecting: """
             p."XID" >= $1::xid8
               AND EXISTS (SELECT FROM unnest($2::pg_snapshot[]) AS s(snapshot)
                           WHERE NOT pg_visible_in_snapshot(p."XID", s.snapshot))
-            """)
+            """, endingAt: endingAtMark ? "$3::pg_snapshot" : nil)
     }
 
-    /// The cursor over the "Pending" rows that match `condition` (on `p`)
-    /// and that the batch's end (the first mark after `xmax`, else, or
-    /// without `xmax`, the transaction's snapshot) sees, in "SeqId" order. "Pending"'s BRIN
-    /// index on "XID" (MirrorSetup.sql) finds them, up to the end's xmax.
-    /// The end is computed once (a materialized CTE, read by initplans);
-    /// most rows are below its xmin and need no visibility test. The columns
-    /// are sorted as stored (xid8 and "char" print as text anyway): casting
-    /// them first widened every sorted row, about 10 ms more per 160,000
-    /// changes.
-    static func cursor(after xmax: String?, selecting condition: String) -> String {
-        """
-        DECLARE dbmirror_batch NO SCROLL CURSOR FOR
-        WITH batch_end AS MATERIALIZED (
-            SELECT e.s, pg_snapshot_xmin(e.s) AS xmin, pg_snapshot_xmax(e.s) AS xmax
-            FROM (SELECT coalesce(\(xmax.map(firstMark) ?? "NULL"), pg_current_snapshot()) AS s) e
-        )
-        SELECT p."SeqId", p."XID", p."TableName", p."Op"
-        FROM "Pending" p
-        WHERE \(condition)
-          AND p."XID" < (SELECT xmax FROM batch_end)
-          AND (p."XID" < (SELECT xmin FROM batch_end) OR pg_visible_in_snapshot(p."XID", (SELECT s FROM batch_end)))
-        ORDER BY p."SeqId"
-        """
-    }
+    /// The cursor over the "Pending" rows that match `condition` (on `p`),
+    /// in "SeqId" order. "Pending"'s BRIN index on "XID" (MirrorSetup.sql)
+    /// finds them. Ending at a mark, only the rows it sees: below its xmax
+    /// (which bounds the index scan) and below its xmin or visible in it.
+    /// The columns are sorted as stored (xid8 and "char" print as text
+    /// anyway): casting them first widened every sorted row, about 10 ms
+    /// more per 160,000 changes.
+    static func cursor(selecting condition: String, endingAt mark: String?) -> String {
+        let bound = mark.map { mark in
+            """
 
-    /// The batch's end as text, and whether it is a mark.
-    static func endQuery(after xmax: String?) -> String {
-        "SELECT coalesce(m.s, pg_current_snapshot())::text, m.s IS NOT NULL "
-            + "FROM (SELECT \(xmax.map(firstMark) ?? "NULL::pg_snapshot") AS s) m"
+              AND p."XID" < pg_snapshot_xmax(\(mark))
+              AND (p."XID" < pg_snapshot_xmin(\(mark)) OR pg_visible_in_snapshot(p."XID", \(mark)))
+            """
+        } ?? ""
+        return """
+            DECLARE dbmirror_batch NO SCROLL CURSOR FOR
+            SELECT p."SeqId", p."XID", p."TableName", p."Op"
+            FROM "Pending" p
+            WHERE \(condition)\(bound)
+            ORDER BY p."SeqId"
+            """
     }
 
     /// The key and data rows of the changes whose "SeqId" is from $1 to $2,
@@ -159,15 +153,7 @@ final class QueueReader {
     /// Opens a batch for several slaves, after each of `previous`.
     func begin(after previous: [MasterSnapshot], limit: Int = 5000, upkeep: Connection? = nil,
                endingAtMarks: Bool = true) throws(ReplayError) -> Batch {
-        let cursor: (String, [String?])
         let highestXmax = String(previous.map(\.xmax).max() ?? 0)
-        if previous.count == 1, let only = previous.first {
-            cursor = (Self.cursorQuery(endingAtMarks: endingAtMarks), [only.text])
-        } else {
-            let list = ArrayLiteral.text(previous.map(\.text))
-            cursor = (Self.sharedCursorQuery(endingAtMarks: endingAtMarks),
-                      [String(previous.map(\.xmin).min() ?? 0), list] + (endingAtMarks ? [highestXmax] : []))
-        }
         // Each chunk's "PendingData" rows are found through the BRIN index,
         // which returns every block range not yet summarised: summarised on
         // `upkeep` while this connection sorts, else here first.
@@ -179,25 +165,36 @@ final class QueueReader {
             if summarizing, let upkeep { QueueIndexes.finishSummary(on: upkeep, logger: logger) }
         }
         let snapshotText: String
-        let endsAtMark: Bool
+        let mark: String?
         let sequences: [SequenceValue]
         let size = min(limit, fetchSize)
         do throws(PostgresError) {
             open = true
+            // The batch's end first (a mark, else this transaction's
+            // snapshot); then the cursor up to it and the first chunk.
             let results = try connection.executePipeline([
                 ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
-                endingAtMarks ? (Self.endQuery(after: "$1::xid8"), [highestXmax]) : (Self.endQuery(after: nil), []),
+                ("SELECT pg_current_snapshot()::text", []),
+                endingAtMarks ? (Self.firstMarkQuery, [highestXmax]) : ("SELECT WHERE false", []),
                 (Self.sequenceQuery, []),
                 (Self.planSettings, []),
-                cursor,
-                ("FETCH FORWARD \(size) FROM dbmirror_batch", []),
             ])
             for result in results { _ = try result.get() }
-            let end = try results[1].get()
-            snapshotText = end.string(row: 0, column: 0) ?? ""
-            endsAtMark = end.string(row: 0, column: 1) == "t"
-            sequences = Self.sequences(in: try results[2].get())
-            let first = try results[5].get()
+            mark = try results[2].get().scalar
+            let current = try results[1].get().scalar ?? ""
+            snapshotText = mark ?? current
+            sequences = Self.sequences(in: try results[3].get())
+            let cursor: (String, [String?])
+            if previous.count == 1, let only = previous.first {
+                cursor = (Self.cursorQuery(endingAtMark: mark != nil), [only.text] + (mark.map { [$0] } ?? []))
+            } else {
+                let list = ArrayLiteral.text(previous.map(\.text))
+                cursor = (Self.sharedCursorQuery(endingAtMark: mark != nil),
+                          [String(previous.map(\.xmin).min() ?? 0), list] + (mark.map { [$0] } ?? []))
+            }
+            let opened = try connection.executePipeline([cursor, ("FETCH FORWARD \(size) FROM dbmirror_batch", [])])
+            for result in opened { _ = try result.get() }
+            let first = try opened[1].get()
             exhausted = first.rowCount < size
             ahead = first
         } catch {
@@ -206,7 +203,7 @@ final class QueueReader {
         guard let current = MasterSnapshot(snapshotText) else {
             throw ReplayError(.master, "the master returned an unreadable snapshot '\(snapshotText)'")
         }
-        return Batch(current: current, sequences: sequences, endsAtMark: endsAtMark)
+        return Batch(current: current, sequences: sequences, endsAtMark: mark != nil)
     }
 
     /// Asks for the next chunk's "PendingData" rows without waiting: the
