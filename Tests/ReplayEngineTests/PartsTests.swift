@@ -69,6 +69,48 @@ struct PartsTests {
         try mirror.expectSlavesEqual(["t"])
     }
 
+    @Test("a far slave (over 2 ms of round trip) takes a backlog across marks in one slave transaction")
+    func farSlaveTakesTheBacklogWhole() throws {
+        let schema = "CREATE TABLE t (id int PRIMARY KEY, v text);"
+        let mirror = try Mirror.make("farparts", schema: schema, tables: ["t"], slaves: [])
+        let cluster = try Clusters.slave1
+        try SQL.run(cluster.conninfo, "CREATE DATABASE \(mirror.name);")
+        let direct = cluster.conninfo(database: mirror.name)
+        try SQL.run(direct, schema)
+        guard let port = direct.split(separator: " ").first(where: { $0.hasPrefix("port=") })?.dropFirst(5) else {
+            throw HarnessError(description: "no port in \(direct)")
+        }
+        // 3 ms each way on loopback TCP (the benchmark's proxy).
+        let proxy = try Command.start("python3", [
+            repositoryRoot.appendingPathComponent("scripts/bench.d/delay_proxy.py").path,
+            "--upstream", "127.0.0.1:\(port)", "--delay-ms", "3"])
+        defer {
+            proxy.kill(SIGTERM)
+            _ = try? proxy.wait(timeout: 10)
+        }
+        var listening: Substring?
+        for _ in 0..<500 where listening == nil {
+            let out = (try? String(contentsOf: proxy.directory.appendingPathComponent("stdout"), encoding: .utf8)) ?? ""
+            listening = out.split(separator: "\n").first { $0.hasPrefix("listening on ") }?.dropFirst(13)
+            if listening == nil { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        let proxyPort = try #require(listening, "the delay proxy did not start: \(proxy.currentStderr())")
+        let far = "host=127.0.0.1 port=\(proxyPort) user=postgres dbname=\(mirror.name)"
+        let added = try Dbmirror.run(["add-host", "far", "--conninfo", far, "--master", mirror.master])
+        #expect(added.status == 0, "\(added.stderr)")
+
+        try SQL.run(mirror.master, #"SELECT setval('"Pending_SeqId_seq"', 32760);"#)
+        try SQL.run(mirror.master, Self.transactions((0..<20).map { "INSERT INTO t VALUES (\($0), 'a')" }))
+        try SQL.run(mirror.master, #"SELECT setval('"Pending_SeqId_seq"', 65530);"#)
+        try SQL.run(mirror.master, Self.transactions((0..<20).map { "UPDATE t SET v = 'b' WHERE id = \($0)" }))
+        #expect(try SQL.count(mirror.master, #"SELECT count(*) FROM "PendingMark""#) == 2)
+
+        let replayed = try mirror.replayOnce()
+        #expect(replayed.status == 0, "\(replayed.stderr)")
+        #expect(Self.batches(in: replayed.stderr, host: "far") == 1, "\(replayed.stderr)")
+        try Mirror(name: mirror.name, master: mirror.master, slaves: [("far", direct)]).expectSlavesEqual(["t"])
+    }
+
     @Test("a part leaves out a transaction that committed after its mark; a failure in the next part leaves the slave at the mark, and replay resumes there")
     func partIsAMasterState() throws {
         let mirror = try Mirror.make("partstate", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"],

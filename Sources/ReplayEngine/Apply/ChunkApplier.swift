@@ -71,7 +71,7 @@ extension SlaveSession {
         let plan: ApplyPlan
         if !precise && replicaRole && settings.setBased {
             // Far from the slave, COPY's extra round trips cost more than it saves.
-            let copyThreshold = roundTrip > settings.copyRoundTripLimit ? Int.max : settings.copyThreshold
+            let copyThreshold = isFar ? Int.max : settings.copyThreshold
             let traits = tables.mapValues(\.traits)
             let make = { ApplyPlanner.netEffect(changes, traits: traits, copyThreshold: copyThreshold) }
             plan = shared?.plan(traits: traits, copyThreshold: copyThreshold, make: make) ?? make()

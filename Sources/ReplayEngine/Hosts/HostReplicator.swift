@@ -124,7 +124,9 @@ final class HostReplicator {
         let (previous, createRow) = try startingPoint(master: master, slave: slave, masterID: masterID)
 
         let reader = QueueReader(connection: master, logger: logger)
-        let batch = try reader.begin(after: previous, limit: settings.chunkSize, upkeep: upkeepConnection())
+        // A far slave takes a backlog whole: a part would cost it round trips.
+        let batch = try reader.begin(after: previous, limit: settings.chunkSize, upkeep: upkeepConnection(),
+                                     endingAtMarks: !slave.isFar)
         defer { reader.end() }
         // A batch that ends at a mark has another behind it: only the last
         // one's commit waits for the flush, which makes the earlier durable too.

@@ -37,8 +37,10 @@ struct SharedBatch {
         /// ones durable too).
         case begin(endsAtMark: Bool)
         case chunk([Change], SharedPlan)
-        /// The batch is complete: commit at this snapshot with these sequence values.
-        case end(MasterSnapshot, [SequenceValue])
+        /// The batch is complete: commit at this snapshot with these
+        /// sequence values (a far slave goes on with the next part in the
+        /// same transaction when the batch ended at a mark).
+        case end(MasterSnapshot, [SequenceValue], endsAtMark: Bool)
         /// The master failed; roll back.
         case failed(ReplayError)
     }
@@ -99,7 +101,8 @@ struct SharedBatch {
                     await feed.publish(.chunk(chunk, SharedPlan()))
                 }
                 reader.end()
-                await feed.publish(.end(batch.current, batch.sequences), waitingForRoom: false)
+                await feed.publish(.end(batch.current, batch.sequences, endsAtMark: batch.endsAtMark),
+                                   waitingForRoom: false)
                 guard batch.endsAtMark else { break }
                 previous = [batch.current]
             }
@@ -132,8 +135,9 @@ struct SharedBatch {
             while let item = await feed.next(consumer: consumer) {
                 switch item {
                 case .begin(let endsAtMark):
+                    guard !open else { continue }  // a far slave's next part
                     try session.begin(masterID: masterID, previous: previous, createRow: createRow,
-                                      synchronous: !endsAtMark)
+                                      synchronous: !endsAtMark || session.isFar)
                     open = true
                     changes = 0
                     last = nil
@@ -147,7 +151,9 @@ struct SharedBatch {
                     try session.apply(chunk, keepPipelineOpen: true, shared: whole ? plan : nil)
                     changes += chunk.count
                     last = chunk.last ?? last
-                case .end(let snapshot, let sequences):
+                case .end(let snapshot, let sequences, let endsAtMark):
+                    // A far slave commits once, at the end of the last part.
+                    if endsAtMark && session.isFar { continue }
                     _ = try session.commit(masterID: masterID, snapshot: snapshot, sequences: sequences,
                                            lastXID: last?.xid ?? lastXID, lastSeqID: last?.seqID)
                     open = false
