@@ -86,7 +86,7 @@ struct SharedBatch {
             var previous = members.map(\.previous)
             while true {
                 let batch = try reader.begin(after: previous, limit: settings.chunkSize, upkeep: upkeep)
-                // The marks between parts are small and need no room: the
+                // The begin and end items are small and need no room: the
                 // master opens the next part while the slaves apply the last.
                 await feed.publish(.begin(endsAtMark: batch.endsAtMark), waitingForRoom: false)
                 while true {
