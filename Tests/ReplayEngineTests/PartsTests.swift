@@ -12,6 +12,16 @@ struct PartsTests {
         "DO $$ BEGIN " + statements.map { "\($0); COMMIT;" }.joined(separator: " ") + " END $$;"
     }
 
+    /// 40 single-change transactions into `t` around SeqIds 32768 and
+    /// 65536 (the sequence moved there), so the capture takes two marks.
+    static func backlogAcrossTwoMarks(on master: String) throws {
+        try SQL.run(master, #"SELECT setval('"Pending_SeqId_seq"', 32760);"#)
+        try SQL.run(master, transactions((0..<20).map { "INSERT INTO t VALUES (\($0), 'a')" }))
+        try SQL.run(master, #"SELECT setval('"Pending_SeqId_seq"', 65530);"#)
+        try SQL.run(master, transactions((0..<20).map { "UPDATE t SET v = 'b' WHERE id = \($0)" }))
+        #expect(try SQL.count(master, #"SELECT count(*) FROM "PendingMark""#) == 2)
+    }
+
     /// The "applied batch" lines logged for one host.
     static func batches(in stderr: String, host: String) -> Int {
         stderr.split(separator: "\n").filter { $0.contains("applied batch") && $0.contains("host=\(host)") }.count
@@ -20,11 +30,7 @@ struct PartsTests {
     @Test("a backlog across two marks is replayed in three parts, shared by two slaves or to one alone; cleanup drops the used marks")
     func threeParts() throws {
         let mirror = try Mirror.make("parts", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])
-        try SQL.run(mirror.master, #"SELECT setval('"Pending_SeqId_seq"', 32760);"#)
-        try SQL.run(mirror.master, Self.transactions((0..<20).map { "INSERT INTO t VALUES (\($0), 'a')" }))
-        try SQL.run(mirror.master, #"SELECT setval('"Pending_SeqId_seq"', 65530);"#)
-        try SQL.run(mirror.master, Self.transactions((0..<20).map { "UPDATE t SET v = 'b' WHERE id = \($0)" }))
-        #expect(try SQL.count(mirror.master, #"SELECT count(*) FROM "PendingMark""#) == 2)
+        try Self.backlogAcrossTwoMarks(on: mirror.master)
 
         let shared = try mirror.replayOnce()
         #expect(shared.status == 0, "\(shared.stderr)")
@@ -99,11 +105,7 @@ struct PartsTests {
         let added = try Dbmirror.run(["add-host", "far", "--conninfo", far, "--master", mirror.master])
         #expect(added.status == 0, "\(added.stderr)")
 
-        try SQL.run(mirror.master, #"SELECT setval('"Pending_SeqId_seq"', 32760);"#)
-        try SQL.run(mirror.master, Self.transactions((0..<20).map { "INSERT INTO t VALUES (\($0), 'a')" }))
-        try SQL.run(mirror.master, #"SELECT setval('"Pending_SeqId_seq"', 65530);"#)
-        try SQL.run(mirror.master, Self.transactions((0..<20).map { "UPDATE t SET v = 'b' WHERE id = \($0)" }))
-        #expect(try SQL.count(mirror.master, #"SELECT count(*) FROM "PendingMark""#) == 2)
+        try Self.backlogAcrossTwoMarks(on: mirror.master)
 
         let replayed = try mirror.replayOnce()
         #expect(replayed.status == 0, "\(replayed.stderr)")
