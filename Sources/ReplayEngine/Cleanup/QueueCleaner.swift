@@ -24,14 +24,22 @@ public enum QueueCleaner {
     /// block range; hash and semi joins read each table once.
     static let noNestedLoops = "SET LOCAL enable_nestloop = off"
 
+    /// The lowest xmax of the hosts' recorded snapshots (the current
+    /// snapshot's when there is no host): a transaction at or above it is
+    /// one some host has not applied, and so is a mark at or below it of
+    /// no use to any host.
+    static let horizon = #"""
+        horizon AS (
+            SELECT coalesce(min(pg_snapshot_xmax(t."Snapshot")), pg_snapshot_xmax(pg_current_snapshot())) AS xmax
+            FROM "MirrorHost" h LEFT JOIN "MirroredTransaction" t USING ("MirrorHostId")
+        )
+        """#
+
     /// One statement: up to 10,000 changes, both tables, chosen through the
     /// "XID" index below the oldest host's snapshot horizon; their first and
     /// last "SeqId" bound the "PendingData" blocks read (a BRIN index).
     static let deletion = #"""
-        WITH horizon AS (
-            SELECT coalesce(min(pg_snapshot_xmax(t."Snapshot")), pg_snapshot_xmax(pg_current_snapshot())) AS xmax
-            FROM "MirrorHost" h LEFT JOIN "MirroredTransaction" t USING ("MirrorHostId")
-        ),
+        WITH \#(horizon),
         doomed AS (
             SELECT p.ctid AS row_id, p."SeqId"
             FROM "Pending" p, horizon
@@ -53,10 +61,7 @@ public enum QueueCleaner {
     /// above its own snapshot's (`QueueReader.firstMarkQuery`), and hosts'
     /// snapshots only move on.
     static let markDeletion = #"""
-        WITH horizon AS (
-            SELECT coalesce(min(pg_snapshot_xmax(t."Snapshot")), pg_snapshot_xmax(pg_current_snapshot())) AS xmax
-            FROM "MirrorHost" h LEFT JOIN "MirroredTransaction" t USING ("MirrorHostId")
-        )
+        WITH \#(horizon)
         DELETE FROM "PendingMark" m USING horizon
         WHERE pg_snapshot_xmax(m."Snapshot") <= horizon.xmax
         """#

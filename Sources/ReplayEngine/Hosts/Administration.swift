@@ -80,11 +80,17 @@ enum MasterConnection {
                 SELECT set_config('work_mem', '128MB', false)
                 WHERE pg_size_bytes(current_setting('work_mem')) < 128 * 1024 * 1024
                 """)
-            format = try installedQueueFormat(on: connection)
-            // (A master with no queue at all gets the setup error later.)
-            hasMarks = try connection.execute(
-                #"SELECT to_regclass('"Pending"') IS NULL OR to_regclass('"PendingMark"') IS NOT NULL"#
-            ).scalar == "t"
+            // What the queue's set-up installed, in one round trip. (A master
+            // with no queue at all gets the setup error later.)
+            let installed = try connection.execute(#"""
+                SELECT to_regprocedure('dbmirror_queue_format()') IS NOT NULL,
+                       to_regclass('"Pending"') IS NULL OR to_regclass('"PendingMark"') IS NOT NULL
+                """#)
+            // The row format the capture writes; nil for a queue set up before
+            // the format had a version, older than any this replayer reads.
+            format = installed.string(row: 0, column: 0) == "t"
+                ? try connection.execute("SELECT dbmirror_queue_format()").scalar.flatMap { Int($0) } : nil
+            hasMarks = installed.string(row: 0, column: 1) == "t"
             opened = connection
         } catch {
             throw ReplayError(.master, "cannot connect to the master: \(error.message)", postgres: error)
@@ -103,13 +109,4 @@ enum MasterConnection {
 
     /// The newest queue row format (docs/FORMAT.md) this replayer reads.
     static let queueFormat = 2
-
-    /// The row format the master's capture writes (`dbmirror_queue_format()`),
-    /// or nil for a queue set up before the format had a version, which is
-    /// older than any this replayer reads.
-    private static func installedQueueFormat(on connection: Connection) throws(PostgresError) -> Int? {
-        let installed = try connection.execute("SELECT to_regprocedure('dbmirror_queue_format()') IS NOT NULL").scalar
-        guard installed == "t" else { return nil }
-        return try connection.execute("SELECT dbmirror_queue_format()").scalar.flatMap { Int($0) }
-    }
 }

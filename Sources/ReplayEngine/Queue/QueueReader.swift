@@ -139,8 +139,9 @@ final class QueueReader {
         ORDER BY 1, 2
         """
 
-    /// Opens the batch after `previous`: its snapshot, its sequence values,
-    /// its cursor and the first chunk's "Pending" rows, in one round trip.
+    /// Opens the batch after `previous`: its end (snapshot or mark) and its
+    /// sequence values in one round trip, then its cursor and the first
+    /// chunk's "Pending" rows in another.
     /// With `upkeep` (a second master connection, `QueueIndexes.openUpkeep`),
     /// the queue's BRIN summary runs there meanwhile. Without
     /// `endingAtMarks`, the batch runs up to the transaction's own snapshot
@@ -175,22 +176,22 @@ final class QueueReader {
             let results = try connection.executePipeline([
                 ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", []),
                 ("SELECT pg_current_snapshot()::text", []),
-                endingAtMarks ? (Self.firstMarkQuery, [highestXmax]) : ("SELECT WHERE false", []),
                 (Self.sequenceQuery, []),
                 (Self.planSettings, []),
-            ])
+            ] + (endingAtMarks ? [(Self.firstMarkQuery, [highestXmax])] : []))
             for result in results { _ = try result.get() }
-            mark = try results[2].get().scalar
+            mark = endingAtMarks ? try results[4].get().scalar : nil
             let current = try results[1].get().scalar ?? ""
             snapshotText = mark ?? current
-            sequences = Self.sequences(in: try results[3].get())
+            sequences = Self.sequences(in: try results[2].get())
+            let markParameter = mark.map { [$0] } ?? []
             let cursor: (String, [String?])
             if previous.count == 1, let only = previous.first {
-                cursor = (Self.cursorQuery(endingAtMark: mark != nil), [only.text] + (mark.map { [$0] } ?? []))
+                cursor = (Self.cursorQuery(endingAtMark: mark != nil), [only.text] + markParameter)
             } else {
                 let list = ArrayLiteral.text(previous.map(\.text))
                 cursor = (Self.sharedCursorQuery(endingAtMark: mark != nil),
-                          [String(previous.map(\.xmin).min() ?? 0), list] + (mark.map { [$0] } ?? []))
+                          [String(previous.map(\.xmin).min() ?? 0), list] + markParameter)
             }
             let opened = try connection.executePipeline([cursor, ("FETCH FORWARD \(size) FROM dbmirror_batch", [])])
             for result in opened { _ = try result.get() }
