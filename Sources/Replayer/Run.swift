@@ -14,7 +14,7 @@ struct Run: AsyncParsableCommand {
             exactly once whatever fails when.
 
             Without --once the command runs until SIGINT or SIGTERM: it wakes on the \
-            master's notifications (with a timer as a fall-back), picks up added and \
+            master's notifications (with a timer as a fall-back, --poll-interval), picks up added and \
             removed hosts, retries a failed host with a growing delay (1 s to 60 s), and \
             deletes applied changes from the queue. On a signal it rolls back the batch \
             in progress and exits with status 0.
@@ -31,12 +31,24 @@ struct Run: AsyncParsableCommand {
         "Replay only to this host (repeat for several); all hosts when omitted.", valueName: "name"))
     var hosts: [String] = []
 
+    @Option(name: .customLong("poll-interval"), help: ArgumentHelp(
+        "Without --once: with no notification from the master, look for changes this often.",
+        valueName: "seconds"))
+    var pollInterval: Double = 5
+
     @OptionGroup var options: CommonOptions
+
+    func validate() throws {
+        guard pollInterval > 0, pollInterval <= 86_400 else {
+            throw ValidationError("--poll-interval must be more than 0 and at most 86400 seconds, not \(pollInterval)")
+        }
+    }
 
     func run() async throws {
         let logger = options.makeLogger()
         var settings = ReplaySettings(masterConninfo: options.master)
         settings.hostNames = hosts
+        settings.idleInterval = .milliseconds(Int((pollInterval * 1000).rounded(.up)))
         let service = ReplayService(settings: settings, logger: logger)
         let once = self.once
         try await Outcome.report(logger) { () throws(ReplayError) in

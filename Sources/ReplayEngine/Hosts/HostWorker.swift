@@ -33,8 +33,16 @@ struct HostWorker {
                     continue
                 }
                 // While a batch waits for the slave's WAL flush, look again soon.
-                await handle.wake.wait(timeout: replicator.hasUnrecordedBatch ? .milliseconds(250) : settings.idleInterval)
+                let recording = replicator.hasUnrecordedBatch
+                let woken = await handle.wake.wait(timeout: recording ? .milliseconds(250) : settings.idleInterval)
                 try replicator.recordIfDurable()
+                // The record is a master transaction of its own, so a batch
+                // right after it always finds a newer snapshot: after an
+                // empty batch, wait for a wake-up or the poll instead, or an
+                // idle host would go round every 250 ms for ever.
+                if recording, !woken, summary.changes == 0, !replicator.hasUnrecordedBatch {
+                    await handle.wake.wait(timeout: settings.idleInterval)
+                }
             } catch {
                 if error.kind == .cancelled { break }
                 replicator.reset(after: error)

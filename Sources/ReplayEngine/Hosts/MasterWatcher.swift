@@ -2,7 +2,8 @@ import LibPQ
 import Logging
 
 /// The master side of `dbmirror run`: LISTENs for the capture's
-/// notifications and wakes the hosts, re-reads the host list, and cleans
+/// notifications (holding the `ListenerLock`, without which the capture
+/// sends none) and wakes the hosts, re-reads the host list, and cleans
 /// the queue. Owns one master connection; runs on its own thread.
 struct MasterWatcher {
     static let channel = "dbmirror"
@@ -20,6 +21,9 @@ struct MasterWatcher {
         var lastHostRead = clock.now - .seconds(3600)
         var lastCleanup = clock.now
         var notified = false
+        // Transactions that may have committed without notifying (they
+        // found the listener lock free): the hosts look again once they end.
+        var unannounced: [String] = []
         while !Task.isCancelled {
             do throws(ReplayError) {
                 let master: Connection
@@ -29,6 +33,7 @@ struct MasterWatcher {
                     master = try MasterConnection.open(settings.masterConninfo, logger: logger)
                     do throws(PostgresError) {
                         try master.listen(channel: Self.channel)
+                        unannounced = try ListenerLock.take(on: master)
                     } catch {
                         throw ReplayError(master: error)
                     }
@@ -47,6 +52,18 @@ struct MasterWatcher {
                 if !notes.isEmpty {
                     hub.wakeAll()
                     notified = true
+                }
+                if !unannounced.isEmpty {
+                    let ended: Bool
+                    do throws(PostgresError) {
+                        ended = try ListenerLock.haveEnded(unannounced, on: master)
+                    } catch {
+                        throw ReplayError(master: error)
+                    }
+                    if ended {
+                        unannounced = []
+                        hub.wakeAll()
+                    }
                 }
                 let sinceRead = clock.now - lastHostRead
                 if sinceRead >= settings.hostRefreshInterval || (notified && sinceRead >= .seconds(1)) {

@@ -7,7 +7,7 @@ import Synchronization
 final class WakeSignal: Sendable {
     private struct State {
         var pending = false
-        var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
+        var waiter: (id: Int, continuation: CheckedContinuation<Bool, Never>)?
         var nextID = 0
     }
 
@@ -17,7 +17,7 @@ final class WakeSignal: Sendable {
 
     /// Wakes the current waiter, or the next one.
     func signal() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter.continuation
@@ -25,19 +25,22 @@ final class WakeSignal: Sendable {
             state.pending = true
             return nil
         }
-        waiter?.resume()
+        waiter?.resume(returning: true)
     }
 
-    /// Returns when signalled, after `timeout`, or when the task is cancelled.
-    func wait(timeout: Duration) async {
+    /// Returns when signalled (true), after `timeout` or when the task is
+    /// cancelled (false).
+    @discardableResult
+    func wait(timeout: Duration) async -> Bool {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
         }
-        await withTaskGroup(of: Void.self) { group in
+        return await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 self.release(id)
+                return nil
             }
             group.addTask {
                 await withTaskCancellationHandler {
@@ -46,13 +49,20 @@ final class WakeSignal: Sendable {
                     self.release(id)
                 }
             }
-            await group.next()
+            var signalled = false
+            for await result in group {
+                if let result {
+                    signalled = result
+                    break
+                }
+            }
             group.cancelAll()
+            return signalled
         }
     }
 
-    private func suspend(_ id: Int) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    private func suspend(_ id: Int) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let resumeNow = state.withLock { state -> Bool in
                 if state.pending {
                     state.pending = false
@@ -63,18 +73,18 @@ final class WakeSignal: Sendable {
             }
             if resumeNow || Task.isCancelled {
                 // If cancelled after parking, release() below finds and resumes it.
-                if resumeNow { continuation.resume() } else { release(id) }
+                if resumeNow { continuation.resume(returning: true) } else { release(id) }
             }
         }
     }
 
     /// Resumes the waiter `id` if it is still parked.
     private func release(_ id: Int) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             guard let waiter = state.waiter, waiter.id == id else { return nil }
             state.waiter = nil
             return waiter.continuation
         }
-        waiter?.resume()
+        waiter?.resume(returning: false)
     }
 }

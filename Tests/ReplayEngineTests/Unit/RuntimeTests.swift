@@ -25,10 +25,10 @@ struct RuntimeTests {
             signal.signal()
             let clock = ContinuousClock()
             var start = clock.now
-            await signal.wait(timeout: .seconds(60))
+            #expect(await signal.wait(timeout: .seconds(60)), "the wait reports the signal")
             #expect(clock.now - start < .seconds(30), "a pending signal must end the wait")
             start = clock.now
-            await signal.wait(timeout: .milliseconds(100))
+            #expect(!(await signal.wait(timeout: .milliseconds(100))), "a wait that times out says so")
             let waited = clock.now - start
             #expect(waited >= .milliseconds(90) && waited < .seconds(30), "signals do not queue up: the second wait times out")
         }
@@ -40,10 +40,10 @@ struct RuntimeTests {
             let signal = WakeSignal()
             let clock = ContinuousClock()
             let start = clock.now
-            async let waited: Void = signal.wait(timeout: .seconds(60))
+            async let waited = signal.wait(timeout: .seconds(60))
             try? await Task.sleep(for: .milliseconds(50))
             signal.signal()
-            await waited
+            #expect(await waited, "the wait reports the signal")
             #expect(clock.now - start < .seconds(30))
         }
     }
@@ -55,7 +55,7 @@ struct RuntimeTests {
             let clock = ContinuousClock()
             let start = clock.now
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await signal.wait(timeout: .seconds(60)) }
+                group.addTask { #expect(!(await signal.wait(timeout: .seconds(60))), "a cancelled wait was not signalled") }
                 try? await Task.sleep(for: .milliseconds(50))
                 group.cancelAll()
             }

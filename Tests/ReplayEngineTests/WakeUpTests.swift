@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+/// How a running replayer learns of new changes. It holds the listener lock
+/// while it listens, and the capture notifies only then (pg_regress's
+/// `notify` spec covers the capture's side). The replayer here looks for
+/// changes on its own only every hour, so whatever reaches the slaves was
+/// woken for.
+@Suite("Wake-up", .serialized)
+struct WakeUpTests {
+    /// The listener lock, `pg_advisory_lock_shared(7233464251169533810)`
+    /// ("dbmirror" in ASCII), as pg_locks shows it.
+    static let listenerLockHeld = """
+        SELECT count(*) FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND mode = 'ShareLock'
+          AND classid = 1684172137 AND objid = 1920102258 AND objsubid = 1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        """
+
+    @Test("a listening replayer is notified; a transaction that ran while it connected is read once it ends")
+    func notifiedAndUnannounced() throws {
+        let mirror = try Mirror.make("wakeup", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])
+        let early = "\(mirror.name)_early"
+        let late = "\(mirror.name)_late"
+        defer {
+            for gid in [early, late] {
+                _ = try? SQL.run(mirror.master, "ROLLBACK PREPARED '\(gid)';")
+            }
+        }
+        // Queued before anyone listens: no notification, and still running
+        // (prepared) when the replayer takes the lock.
+        try SQL.run(mirror.master, "BEGIN; INSERT INTO t VALUES (1, 'early'); PREPARE TRANSACTION '\(early)';")
+        try SQL.run(mirror.master, "INSERT INTO t VALUES (0, 'before');")
+
+        let run = try Dbmirror.start(["run", "--master", mirror.master, "--poll-interval", "3600", "--log-level", "debug"])
+        defer { if run.isRunning { run.kill(SIGKILL); _ = try? run.wait(timeout: 10) } }
+        try waitFor("the replayer to hold the listener lock", run) {
+            try SQL.count(mirror.master, Self.listenerLockHeld) == 1
+        }
+        try waitFor("the rows committed before the start", run) { try mirror.slavesShow(["0=before"]) }
+        // Let the hosts record that batch and go idle.
+        Thread.sleep(forTimeInterval: 1.5)
+
+        // Committed while the replayer listens: notified.
+        let notified = try SQL.run(mirror.master, """
+            BEGIN; INSERT INTO t VALUES (2, 'notified'); SELECT pg_current_xact_id(); COMMIT;
+            """)
+        try waitFor("the notified row", run) { try mirror.slavesShow(["0=before", "2=notified"]) }
+        // A host looks once more right after it records a batch on the
+        // master: wait for the record, and a second for that look.
+        try waitFor("the hosts to record their batch", run) {
+            try SQL.count(mirror.master, """
+                SELECT count(*) FROM "MirroredTransaction"
+                WHERE pg_visible_in_snapshot('\(notified)'::xid8, "Snapshot")
+                """) == mirror.slaves.count
+        }
+        Thread.sleep(forTimeInterval: 1)
+
+        // Prepared while the replayer listens, then committed: COMMIT
+        // PREPARED notifies nobody, so nothing wakes the replayer for it.
+        try SQL.run(mirror.master, "BEGIN; INSERT INTO t VALUES (3, 'late'); PREPARE TRANSACTION '\(late)';")
+        try SQL.run(mirror.master, "COMMIT PREPARED '\(late)';")
+        Thread.sleep(forTimeInterval: 2)
+        #expect(try mirror.slavesShow(["0=before", "2=notified"]),
+                "only a notification or the hourly poll should wake the replayer:\n\(run.currentStderr().suffix(3000))")
+
+        // The transaction that was running when the replayer took the lock:
+        // the replayer looks again once it has ended.
+        try SQL.run(mirror.master, "COMMIT PREPARED '\(early)';")
+        try waitFor("the transaction that ran while the replayer connected", run) {
+            try mirror.slavesShow(["0=before", "1=early", "2=notified", "3=late"])
+        }
+
+        run.kill(SIGTERM)
+        let out = try run.wait(timeout: 30)
+        #expect(out.status == 0, "SIGTERM should stop the replayer cleanly:\n\(out.stderr.suffix(2000))")
+        try waitFor("the lock to go with the replayer's connection", run) {
+            try SQL.count(mirror.master, Self.listenerLockHeld) == 0
+        }
+    }
+
+    /// Polls `condition` every 0.1 s for up to 30 s.
+    private func waitFor(_ what: String, _ run: RunningCommand, _ condition: () throws -> Bool,
+                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for _ in 0..<300 {
+            if try condition() { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Issue.record("timed out waiting for \(what):\n\(run.currentStderr().suffix(2000))", sourceLocation: sourceLocation)
+        throw HarnessError(description: "timed out waiting for \(what)")
+    }
+}
+
+extension Mirror {
+    /// True when every slave's t holds exactly `rows` ("id=v", by id).
+    fileprivate func slavesShow(_ rows: [String]) throws -> Bool {
+        try slaves.allSatisfy {
+            try SQL.run($0.conninfo, "SELECT coalesce(string_agg(id || '=' || v, ',' ORDER BY id), '') FROM t")
+                == rows.joined(separator: ",")
+        }
+    }
+}
