@@ -95,7 +95,8 @@ void		_PG_init(void);
 /*
  * The channel a committing transaction that queued changes notifies, when
  * a replayer listens.  A listening replayer holds the advisory lock
- * pg_advisory_lock_shared(LISTENER_LOCK_KEY) on its connection; while
+ * pg_advisory_lock_shared(LISTENER_LOCK_KEY) on its connection, except
+ * for moments after a notification when it reads the queue anyway; while
  * nobody holds it the capture sends nothing.  A NOTIFY is not free: the
  * committing transaction takes a database-wide lock that serialises every
  * notifying commit until its end (about 5 % of pgbench's TPS here).  The
@@ -453,8 +454,8 @@ namespace_invalidated(Datum arg, int cacheid, uint32 hashvalue)
 /*
  * Does a replayer listen on this database?  Only if someone holds the
  * listener lock, which a try for it in a conflicting mode tells without
- * waiting.  A replayer takes the lock after LISTEN and then reads the
- * queue once the transactions running at that moment have ended, so a
+ * waiting.  Each time a replayer takes the lock it reads the queue, and
+ * again once the transactions running at that moment have ended, so a
  * transaction that found the lock free is read without a notification.
  */
 static bool

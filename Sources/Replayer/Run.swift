@@ -16,8 +16,10 @@ struct Run: AsyncParsableCommand {
             Without --once the command runs until SIGINT or SIGTERM: it wakes on the \
             master's notifications (with a timer as a fall-back, --poll-interval), picks up added and \
             removed hosts, retries a failed host with a growing delay (1 s to 60 s), and \
-            deletes applied changes from the queue. On a signal it rolls back the batch \
-            in progress and exits with status 0.
+            deletes applied changes from the queue. While changes keep coming it starts a \
+            batch at most every --batch-interval seconds, so that a busy master pays for \
+            fewer, larger batches. On a signal it rolls back the batch in progress and \
+            exits with status 0.
 
             With --once it applies everything committed before it started and exits: 0 \
             when every selected host is caught up, 1 when any failed (the error is logged \
@@ -36,11 +38,19 @@ struct Run: AsyncParsableCommand {
         valueName: "seconds"))
     var pollInterval: Double = 5
 
+    @Option(name: .customLong("batch-interval"), help: ArgumentHelp(
+        "Without --once: while changes keep coming, start a batch at most this often (0: at once).",
+        valueName: "seconds"))
+    var batchInterval: Double = 0.05
+
     @OptionGroup var options: CommonOptions
 
     func validate() throws {
         guard pollInterval > 0, pollInterval <= 86_400 else {
             throw ValidationError("--poll-interval must be more than 0 and at most 86400 seconds, not \(pollInterval)")
+        }
+        guard batchInterval >= 0, batchInterval <= 3_600 else {
+            throw ValidationError("--batch-interval must be from 0 to 3600 seconds, not \(batchInterval)")
         }
     }
 
@@ -49,6 +59,7 @@ struct Run: AsyncParsableCommand {
         var settings = ReplaySettings(masterConninfo: options.master)
         settings.hostNames = hosts
         settings.idleInterval = .milliseconds(Int((pollInterval * 1000).rounded(.up)))
+        settings.batchInterval = .microseconds(Int((batchInterval * 1_000_000).rounded()))
         let service = ReplayService(settings: settings, logger: logger)
         let once = self.once
         try await Outcome.report(logger) { () throws(ReplayError) in

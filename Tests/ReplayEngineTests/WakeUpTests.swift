@@ -79,6 +79,34 @@ struct WakeUpTests {
         }
     }
 
+    @Test("a burst of transactions from four sessions reaches the slaves without the poll")
+    func burst() throws {
+        let mirror = try Mirror.make("burst", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])
+        let run = try Dbmirror.start(["run", "--master", mirror.master, "--poll-interval", "3600"])
+        defer { if run.isRunning { run.kill(SIGKILL); _ = try? run.wait(timeout: 10) } }
+        try waitFor("the replayer to hold the listener lock", run) {
+            try SQL.count(mirror.master, Self.listenerLockHeld) == 1
+        }
+        // Most of these commit while the lock is let go after a notification
+        // (ListenerLock.quietPeriod) and notify nobody.
+        let writers = try (0..<4).map { writer in
+            try Command.start("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", mirror.master, "-f", "-"],
+                              input: (1...250).map { "INSERT INTO t VALUES (\(writer * 1000 + $0), 'w\(writer)');" }
+                                  .joined(separator: "\n"))
+        }
+        for writer in writers {
+            let out = try writer.wait(timeout: 300)
+            #expect(out.status == 0, "psql failed: \(out.stderr)")
+        }
+        try waitFor("all 1,000 rows on every slave", run) {
+            try mirror.slaves.allSatisfy { try SQL.count($0.conninfo, "SELECT count(*) FROM t") == 1000 }
+        }
+        try mirror.expectSlavesEqual(["t"])
+        run.kill(SIGTERM)
+        let out = try run.wait(timeout: 30)
+        #expect(out.status == 0, "SIGTERM should stop the replayer cleanly:\n\(out.stderr.suffix(2000))")
+    }
+
     /// Polls `condition` every 0.1 s for up to 30 s.
     private func waitFor(_ what: String, _ run: RunningCommand, _ condition: () throws -> Bool,
                          sourceLocation: SourceLocation = #_sourceLocation) throws {

@@ -138,7 +138,7 @@ def measure(ctx):
         t.row("1 capture", f"{title}: C trigger, 4 tables mirrored", figures.fmt(c, "tps"), figures.fmt(none, "tps"),
               q, "≥ 0.85×", figures.verdict(q, ">=", 0.85))
         r = samples["c_replaying"].median
-        t.row("1 capture", f"{title}: C trigger, `dbmirror run` replicating to slave 1 (notified)",
+        t.row("1 capture", f"{title}: C trigger, `dbmirror run` replicating to slave 1 on the same machine",
               figures.fmt(r, "tps"), figures.fmt(none, "tps"), figures.ratio(r, none), "",
               "info (ratio to no capture)")
     else:

