@@ -99,8 +99,9 @@ void		_PG_init(void);
  * for moments after a notification when it reads the queue anyway; while
  * nobody holds it the capture sends nothing.  A NOTIFY is not free: the
  * committing transaction takes a database-wide lock that serialises every
- * notifying commit until its end (about 5 % of pgbench's TPS here).  The
- * key is the bigint 0x64626D6972726F72, "dbmirror" in ASCII.
+ * notifying commit until its end (3-5 % of pgbench's TPS on the benchmark
+ * machine, docs/BENCHMARKS.md).  The key is the bigint 0x64626D6972726F72,
+ * "dbmirror" in ASCII.
  */
 #define NOTIFY_CHANNEL "dbmirror"
 #define LISTENER_LOCK_KEY_HIGH 0x64626D69
