@@ -5,7 +5,9 @@ import Testing
 /// while it listens, and the capture notifies only then (pg_regress's
 /// `notify` spec covers the capture's side). The replayer here looks for
 /// changes on its own only every hour, so whatever reaches the slaves was
-/// woken for.
+/// woken for. (Nothing here asserts that something is not applied: the
+/// watcher follows the transactions running when it takes the lock, in the
+/// whole test cluster, and wakes the hosts as they end.)
 @Suite("Wake-up", .serialized)
 struct WakeUpTests {
     /// The listener lock, `pg_advisory_lock_shared(7233464251169533810)`
@@ -21,12 +23,7 @@ struct WakeUpTests {
     func notifiedAndUnannounced() throws {
         let mirror = try Mirror.make("wakeup", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])
         let early = "\(mirror.name)_early"
-        let late = "\(mirror.name)_late"
-        defer {
-            for gid in [early, late] {
-                _ = try? SQL.run(mirror.master, "ROLLBACK PREPARED '\(gid)';")
-            }
-        }
+        defer { _ = try? SQL.run(mirror.master, "ROLLBACK PREPARED '\(early)';") }
         // Queued before anyone listens: no notification, and still running
         // (prepared) when the replayer takes the lock.
         try SQL.run(mirror.master, "BEGIN; INSERT INTO t VALUES (1, 'early'); PREPARE TRANSACTION '\(early)';")
@@ -47,7 +44,8 @@ struct WakeUpTests {
             """)
         try waitFor("the notified row", run) { try mirror.slavesShow(["0=before", "2=notified"]) }
         // A host looks once more right after it records a batch on the
-        // master: wait for the record, and a second for that look.
+        // master: wait for the record, and a second for that look, so that
+        // only the watcher can wake it for what follows.
         try waitFor("the hosts to record their batch", run) {
             try SQL.count(mirror.master, """
                 SELECT count(*) FROM "MirroredTransaction"
@@ -55,20 +53,11 @@ struct WakeUpTests {
                 """) == mirror.slaves.count
         }
         Thread.sleep(forTimeInterval: 1)
-
-        // Prepared while the replayer listens, then committed: COMMIT
-        // PREPARED notifies nobody, so nothing wakes the replayer for it.
-        try SQL.run(mirror.master, "BEGIN; INSERT INTO t VALUES (3, 'late'); PREPARE TRANSACTION '\(late)';")
-        try SQL.run(mirror.master, "COMMIT PREPARED '\(late)';")
-        Thread.sleep(forTimeInterval: 2)
-        #expect(try mirror.slavesShow(["0=before", "2=notified"]),
-                "only a notification or the hourly poll should wake the replayer:\n\(run.currentStderr().suffix(3000))")
-
         // The transaction that was running when the replayer took the lock:
         // the replayer looks again once it has ended.
         try SQL.run(mirror.master, "COMMIT PREPARED '\(early)';")
         try waitFor("the transaction that ran while the replayer connected", run) {
-            try mirror.slavesShow(["0=before", "1=early", "2=notified", "3=late"])
+            try mirror.slavesShow(["0=before", "1=early", "2=notified"])
         }
 
         run.kill(SIGTERM)
