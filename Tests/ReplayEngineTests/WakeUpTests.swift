@@ -96,6 +96,39 @@ struct WakeUpTests {
         #expect(out.status == 0, "SIGTERM should stop the replayer cleanly:\n\(out.stderr.suffix(2000))")
     }
 
+    @Test("an idle replayer stays idle: no batch after the last one is recorded")
+    func idle() throws {
+        // A master of its own, where nothing else runs (the watcher wakes the
+        // hosts as transactions it follows end, anywhere in the cluster).
+        let cluster = try Clusters.startPrivate(name: "idle", settings: ["autovacuum=off"])
+        defer { Clusters.destroy(cluster) }
+        let mirror = try Mirror.make("idle", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);",
+                                     tables: ["t"], master: cluster)
+        let run = try Dbmirror.start(["run", "--master", mirror.master, "--poll-interval", "3600"])
+        defer { if run.isRunning { run.kill(SIGKILL); _ = try? run.wait(timeout: 10) } }
+        try waitFor("the replayer to hold the listener lock", run) {
+            try SQL.count(mirror.master, Self.listenerLockHeld) == 1
+        }
+        let xid = try SQL.run(mirror.master, "BEGIN; INSERT INTO t VALUES (1, 'one'); SELECT pg_current_xact_id(); COMMIT;")
+        try waitFor("the row", run) { try mirror.slavesShow(["1=one"]) }
+        try waitFor("the hosts to record their batch", run) {
+            try SQL.count(mirror.master, """
+                SELECT count(*) FROM "MirroredTransaction" WHERE pg_visible_in_snapshot('\(xid)'::xid8, "Snapshot")
+                """) == mirror.slaves.count
+        }
+        // After the record a host looks once more, and then waits.
+        Thread.sleep(forTimeInterval: 1)
+        let progress = "SELECT snapshot::text FROM dbmirror.progress"
+        let before = try mirror.slaves.map { try SQL.run($0.conninfo, progress) }
+        Thread.sleep(forTimeInterval: 2)
+        let after = try mirror.slaves.map { try SQL.run($0.conninfo, progress) }
+        // Until 2026-11-27 an idle host committed an empty batch every 250 ms.
+        #expect(before == after, "an idle host applied batches: progress \(before) -> \(after)")
+        run.kill(SIGTERM)
+        let out = try run.wait(timeout: 30)
+        #expect(out.status == 0, "SIGTERM should stop the replayer cleanly:\n\(out.stderr.suffix(2000))")
+    }
+
     /// Polls `condition` every 0.1 s for up to 30 s.
     private func waitFor(_ what: String, _ run: RunningCommand, _ condition: () throws -> Bool,
                          sourceLocation: SourceLocation = #_sourceLocation) throws {

@@ -58,15 +58,16 @@ enum Clusters {
 
     /// Starts a cluster that belongs to one test (for tests that stop or
     /// restart a server). Stop it with `stop(_:)`; the exit hook removes it too.
-    static func startPrivate(name: String) throws -> Cluster {
-        try state.withLock { _ in try startOwned(name: "\(name)-\(UUID().uuidString.prefix(8))") }
+    static func startPrivate(name: String, settings: [String] = []) throws -> Cluster {
+        try state.withLock { _ in try startOwned(name: "\(name)-\(UUID().uuidString.prefix(8))", settings: settings) }
     }
 
-    private static func startOwned(name: String) throws -> Cluster {
+    /// `settings` are `key=value` lines for postgresql.conf.
+    private static func startOwned(name: String, settings: [String] = []) throws -> Cluster {
         let root = try rootDirectory()
         let result = try Command.run(
             repositoryRoot.appendingPathComponent("scripts/pg-cluster").path,
-            ["start", "--root", root, "--name", name], timeout: 120)
+            ["start", "--root", root, "--name", name] + settings.flatMap { ["--set", $0] }, timeout: 120)
         guard result.status == 0 else {
             throw HarnessError(description: "could not start a PostgreSQL server for the tests:\n\(result.stderr)")
         }

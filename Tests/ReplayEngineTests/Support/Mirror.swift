@@ -15,10 +15,11 @@ struct Mirror {
         _ label: String,
         schema: String,
         tables: [String],
+        master privateMaster: Cluster? = nil,
         slaves slaveClusters: [Cluster]? = nil
     ) throws -> Mirror {
         let name = "t_\(label)_\(UUID().uuidString.prefix(8).lowercased())"
-        let masterCluster = try Clusters.master
+        let masterCluster = try privateMaster ?? Clusters.master
         let slaveList = try slaveClusters ?? [Clusters.slave1, Clusters.slave2]
 
         try SQL.run(masterCluster.conninfo, "CREATE DATABASE \(name);")
