@@ -29,29 +29,19 @@ struct WakeUpTests {
         try SQL.run(mirror.master, "BEGIN; INSERT INTO t VALUES (1, 'early'); PREPARE TRANSACTION '\(early)';")
         try SQL.run(mirror.master, "INSERT INTO t VALUES (0, 'before');")
 
-        let run = try Dbmirror.start(["run", "--master", mirror.master, "--poll-interval", "3600", "--log-level", "debug"])
+        let run = try startListening(mirror, ["--log-level", "debug"])
         defer { if run.isRunning { run.kill(SIGKILL); _ = try? run.wait(timeout: 10) } }
-        try waitFor("the replayer to hold the listener lock", run) {
-            try SQL.count(mirror.master, Self.listenerLockHeld) == 1
-        }
         try waitFor("the rows committed before the start", run) { try mirror.slavesShow(["0=before"]) }
         // Let the hosts record that batch and go idle.
         Thread.sleep(forTimeInterval: 1.5)
 
         // Committed while the replayer listens: notified.
-        let notified = try SQL.run(mirror.master, """
-            BEGIN; INSERT INTO t VALUES (2, 'notified'); SELECT pg_current_xact_id(); COMMIT;
-            """)
+        let notified = try insertReturningXID(mirror, "(2, 'notified')")
         try waitFor("the notified row", run) { try mirror.slavesShow(["0=before", "2=notified"]) }
         // A host looks once more right after it records a batch on the
         // master: wait for the record, and a second for that look, so that
         // only the watcher can wake it for what follows.
-        try waitFor("the hosts to record their batch", run) {
-            try SQL.count(mirror.master, """
-                SELECT count(*) FROM "MirroredTransaction"
-                WHERE pg_visible_in_snapshot('\(notified)'::xid8, "Snapshot")
-                """) == mirror.slaves.count
-        }
+        try waitForRecord(of: notified, mirror, run)
         Thread.sleep(forTimeInterval: 1)
         // The transaction that was running when the replayer took the lock:
         // the replayer looks again once it has ended.
@@ -60,9 +50,7 @@ struct WakeUpTests {
             try mirror.slavesShow(["0=before", "1=early", "2=notified"])
         }
 
-        run.kill(SIGTERM)
-        let out = try run.wait(timeout: 30)
-        #expect(out.status == 0, "SIGTERM should stop the replayer cleanly:\n\(out.stderr.suffix(2000))")
+        try stopCleanly(run)
         try waitFor("the lock to go with the replayer's connection", run) {
             try SQL.count(mirror.master, Self.listenerLockHeld) == 0
         }
@@ -71,11 +59,8 @@ struct WakeUpTests {
     @Test("a burst of transactions from four sessions reaches the slaves without the poll")
     func burst() throws {
         let mirror = try Mirror.make("burst", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);", tables: ["t"])
-        let run = try Dbmirror.start(["run", "--master", mirror.master, "--poll-interval", "3600"])
+        let run = try startListening(mirror)
         defer { if run.isRunning { run.kill(SIGKILL); _ = try? run.wait(timeout: 10) } }
-        try waitFor("the replayer to hold the listener lock", run) {
-            try SQL.count(mirror.master, Self.listenerLockHeld) == 1
-        }
         // Most of these commit while the lock is let go after a notification
         // (ListenerLock.quietPeriod) and notify nobody.
         let writers = try (0..<4).map { writer in
@@ -91,9 +76,7 @@ struct WakeUpTests {
             try mirror.slaves.allSatisfy { try SQL.count($0.conninfo, "SELECT count(*) FROM t") == 1000 }
         }
         try mirror.expectSlavesEqual(["t"])
-        run.kill(SIGTERM)
-        let out = try run.wait(timeout: 30)
-        #expect(out.status == 0, "SIGTERM should stop the replayer cleanly:\n\(out.stderr.suffix(2000))")
+        try stopCleanly(run)
     }
 
     @Test("an idle replayer stays idle: no batch after the last one is recorded")
@@ -104,18 +87,11 @@ struct WakeUpTests {
         defer { Clusters.destroy(cluster) }
         let mirror = try Mirror.make("idle", schema: "CREATE TABLE t (id int PRIMARY KEY, v text);",
                                      tables: ["t"], master: cluster)
-        let run = try Dbmirror.start(["run", "--master", mirror.master, "--poll-interval", "3600"])
+        let run = try startListening(mirror)
         defer { if run.isRunning { run.kill(SIGKILL); _ = try? run.wait(timeout: 10) } }
-        try waitFor("the replayer to hold the listener lock", run) {
-            try SQL.count(mirror.master, Self.listenerLockHeld) == 1
-        }
-        let xid = try SQL.run(mirror.master, "BEGIN; INSERT INTO t VALUES (1, 'one'); SELECT pg_current_xact_id(); COMMIT;")
+        let xid = try insertReturningXID(mirror, "(1, 'one')")
         try waitFor("the row", run) { try mirror.slavesShow(["1=one"]) }
-        try waitFor("the hosts to record their batch", run) {
-            try SQL.count(mirror.master, """
-                SELECT count(*) FROM "MirroredTransaction" WHERE pg_visible_in_snapshot('\(xid)'::xid8, "Snapshot")
-                """) == mirror.slaves.count
-        }
+        try waitForRecord(of: xid, mirror, run)
         // After the record a host looks once more, and then waits.
         Thread.sleep(forTimeInterval: 1)
         let progress = "SELECT snapshot::text FROM dbmirror.progress"
@@ -124,9 +100,45 @@ struct WakeUpTests {
         let after = try mirror.slaves.map { try SQL.run($0.conninfo, progress) }
         // Until 2026-11-27 an idle host committed an empty batch every 250 ms.
         #expect(before == after, "an idle host applied batches: progress \(before) -> \(after)")
+        try stopCleanly(run)
+    }
+
+    /// `dbmirror run` that looks for changes on its own only every hour,
+    /// once it holds the listener lock.
+    private func startListening(_ mirror: Mirror, _ extra: [String] = []) throws -> RunningCommand {
+        let run = try Dbmirror.start(["run", "--master", mirror.master, "--poll-interval", "3600"] + extra)
+        do {
+            try waitFor("the replayer to hold the listener lock", run) {
+                try SQL.count(mirror.master, Self.listenerLockHeld) == 1
+            }
+        } catch {
+            run.kill(SIGKILL)
+            _ = try? run.wait(timeout: 10)
+            throw error
+        }
+        return run
+    }
+
+    /// Commits one row of t (`values`, as SQL) and returns its xid8.
+    private func insertReturningXID(_ mirror: Mirror, _ values: String) throws -> String {
+        try SQL.run(mirror.master, "BEGIN; INSERT INTO t VALUES \(values); SELECT pg_current_xact_id(); COMMIT;")
+    }
+
+    /// Waits until every host's batch record on the master covers `xid`.
+    private func waitForRecord(of xid: String, _ mirror: Mirror, _ run: RunningCommand) throws {
+        try waitFor("the hosts to record their batch", run) {
+            try SQL.count(mirror.master, """
+                SELECT count(*) FROM "MirroredTransaction"
+                WHERE pg_visible_in_snapshot('\(xid)'::xid8, "Snapshot")
+                """) == mirror.slaves.count
+        }
+    }
+
+    private func stopCleanly(_ run: RunningCommand, sourceLocation: SourceLocation = #_sourceLocation) throws {
         run.kill(SIGTERM)
         let out = try run.wait(timeout: 30)
-        #expect(out.status == 0, "SIGTERM should stop the replayer cleanly:\n\(out.stderr.suffix(2000))")
+        #expect(out.status == 0, "SIGTERM should stop the replayer cleanly:\n\(out.stderr.suffix(2000))",
+                sourceLocation: sourceLocation)
     }
 
     /// Polls `condition` every 0.1 s for up to 30 s.
